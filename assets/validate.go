@@ -82,6 +82,9 @@ func (v *validator) asset(p string, a *Asset) {
 	}
 
 	if a.Compute == nil {
+		if len(a.Deps) > 0 {
+			v.add(p+".deps", k, "a source asset (no compute) cannot have deps: Freshet never builds it, so nothing upstream can make it stale; give it a compute, or drop the deps")
+		}
 		if a.Retries != (Retries{}) {
 			v.add(p+".retries", k, "a source asset (no compute) is never run, so it cannot have retries")
 		}
