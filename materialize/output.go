@@ -199,8 +199,9 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 		return err
 	}
 	bw.WriteString(`{"steps": [`)
-	for n, s := range p.Steps {
-		if n > 0 {
+	n := 0
+	for s := range p.Steps() {
+		if n++; n > 1 {
 			bw.WriteString(",")
 		}
 		bw.WriteString("\n  ")
@@ -230,27 +231,24 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 // with the same status and causes, then the blocked partitions with their reasons.
 func (p *Plan) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	partitions := 0
 	assetsInPlan := 0
-	last := int32(-1)
-	for _, s := range p.Steps {
-		partitions += int(s.Hi - s.Lo)
-		if s.Asset != last {
+	for i, r := range p.Runs {
+		if i == 0 || r.Asset != p.Runs[i-1].Asset {
 			assetsInPlan++
-			last = s.Asset
 		}
 	}
-	if len(p.Steps) == 0 {
+	if len(p.Runs) == 0 {
 		fmt.Fprintln(bw, "Nothing to materialize: every selected partition is fresh or blocked.")
 	} else {
-		fmt.Fprintf(bw, "Plan: %s in %s over %s.\n", plural(len(p.Steps), "step"), plural(partitions, "partition"), plural(assetsInPlan, "asset"))
+		fmt.Fprintf(bw, "Plan: %s in %s over %s.\n", plural(p.NumSteps(), "step"), plural(p.NumPartitions(), "partition"), plural(assetsInPlan, "asset"))
 	}
-	for start := 0; start < len(p.Steps); {
-		a := p.Steps[start].Asset
-		end := start
-		n := 0
-		for end < len(p.Steps) && p.Steps[end].Asset == a {
-			n += int(p.Steps[end].Hi - p.Steps[end].Lo)
+	for start := 0; start < len(p.Runs); {
+		a := p.Runs[start].Asset
+		end, n, steps := start, 0, 0
+		batch := max(p.g.Asset(int(a)).Batch.MaxPartitions, 1)
+		for end < len(p.Runs) && p.Runs[end].Asset == a {
+			n += int(p.Runs[end].Hi - p.Runs[end].Lo)
+			steps += (int(p.Runs[end].Hi-p.Runs[end].Lo) + batch - 1) / batch
 			end++
 		}
 		asset := p.g.Asset(int(a))
@@ -258,8 +256,8 @@ func (p *Plan) WriteText(w io.Writer) error {
 		if asset.Partitions != nil {
 			kind = asset.Partitions.Granularity().String()
 		}
-		fmt.Fprintf(bw, "\n%s (%s): %s in %s\n", asset.Key, kind, plural(n, "partition"), plural(end-start, "step"))
-		p.writeRuns(bw, p.Steps[start:end])
+		fmt.Fprintf(bw, "\n%s (%s): %s in %s\n", asset.Key, kind, plural(n, "partition"), plural(steps, "step"))
+		p.writeRuns(bw, p.Runs[start:end])
 		start = end
 	}
 	if len(p.Blocked) > 0 {
@@ -289,8 +287,8 @@ func (p *Plan) WriteText(w io.Writer) error {
 
 // writeRuns prints one line per run of consecutive planned partitions that share
 // status and causes.
-func (p *Plan) writeRuns(w io.Writer, steps []Step) {
-	a := int(steps[0].Asset)
+func (p *Plan) writeRuns(w io.Writer, runs []Run) {
+	a := int(runs[0].Asset)
 	asset := p.g.Asset(a)
 	type run struct {
 		lo, hi int
@@ -308,7 +306,7 @@ func (p *Plan) writeRuns(w io.Writer, steps []Step) {
 		}
 		fmt.Fprintln(w, line)
 	}
-	for _, s := range steps {
+	for _, s := range runs {
 		for i := int(s.Lo); i < int(s.Hi); i++ {
 			var parts []string
 			for _, c := range p.Causes(a, i) {

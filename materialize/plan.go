@@ -2,6 +2,7 @@ package materialize
 
 import (
 	"fmt"
+	"iter"
 	"runtime"
 	"slices"
 	"sync"
@@ -24,12 +25,18 @@ type Request struct {
 	Now time.Time
 }
 
-// Step is one planned invocation: an asset over a contiguous range of partitions.
+// Step is one planned invocation: an asset over a contiguous range of partitions,
+// at most its batch size.
 type Step struct {
 	Asset  int32 // graph node
 	Lo, Hi int32 // partition indices [Lo, Hi); [0, 1) for an unpartitioned asset
 	Status Status
 }
+
+// Run is a maximal range of consecutive planned partitions of one asset that share a
+// status. A plan keeps runs rather than steps so that planning a backfill of millions
+// of partitions costs a few runs, not millions of objects.
+type Run Step
 
 // BlockKind says why a partition cannot be planned.
 type BlockKind uint8
@@ -62,8 +69,10 @@ type Plan struct {
 	now    time.Time
 	assets []assetPlan
 
-	// Steps, in dependency order: every step comes after all steps it needs.
-	Steps []Step
+	// Runs are the planned partitions, as maximal runs of consecutive partitions of
+	// one asset with one status, in dependency order: every run comes after all runs
+	// it needs. Steps cuts them into steps.
+	Runs []Run
 	// Blocked are the targets (and needed partitions) that cannot be built, and why.
 	Blocked []Blocked
 }
@@ -124,6 +133,14 @@ func Compute(g *graph.Graph, st *State, req Request) (*Plan, error) {
 		total += ap.n
 	}
 
+	// One block holds every partition's status and plan bytes: two allocations per
+	// plan instead of two per asset.
+	block := make([]uint8, 2*total)
+	for a := range p.assets {
+		ap := &p.assets[a]
+		ap.status, block = block[:ap.n:ap.n], block[ap.n:]
+		ap.plan, block = block[:ap.n:ap.n], block[ap.n:]
+	}
 	workers := 1
 	if total > 50_000 {
 		workers = runtime.GOMAXPROCS(0)
@@ -184,35 +201,44 @@ func (p *Plan) computeStatus(s *scratch, a int) {
 	ap := &p.assets[a]
 	st := &p.state.Assets[a]
 	n := ap.n
-	bits := make([]uint8, n)
-	ap.status = bits
+	bits := ap.status
 
-	codeChanged := make([]bool, len(st.CodeVersions))
-	for id, v := range st.CodeVersions {
-		codeChanged[id] = v != asset.CodeVersion
-	}
-	depsChanged := make([]bool, len(st.DepSets))
+	// Most assets have one recorded code version and dep set, or a few that are all
+	// current or all outdated: then the per-partition ids need not be read at all.
+	codeChanged, codeCommon := changedIDs(st.CodeVersions, func(v string) bool { return v != asset.CodeVersion })
+	var current []assets.Key
 	if len(st.DepSets) > 0 {
-		current := currentDepSet(asset)
-		for id, set := range st.DepSets {
-			depsChanged[id] = !slices.Equal(set, current)
-		}
+		current = currentDepSet(asset)
+	}
+	depsChanged, depsCommon := changedIDs(st.DepSets, func(set []assets.Key) bool { return !slices.Equal(set, current) })
+	var common uint8
+	if codeCommon == 1 {
+		common |= uint8(CauseCodeChanged)
+	}
+	if depsCommon == 1 {
+		common |= uint8(CauseDepsChanged)
 	}
 	recorded := min(n, len(st.Flags))
-	for i := 0; i < recorded; i++ {
-		if st.Flags[i]&FlagMaterialized == 0 {
+	flags, codes, depSets := st.Flags[:recorded], st.CodeVersion[:recorded], st.DepSet[:recorded]
+	source := asset.IsSource()
+	if source {
+		common = 0 // a source has no code or deps of its own to go stale
+	}
+	for i, f := range flags {
+		if f&FlagMaterialized == 0 {
 			bits[i] = bitMissing
 			continue
 		}
-		if asset.IsSource() {
-			continue // a source has no code or deps of its own to go stale
+		b := common
+		if codeCommon < 0 && !source {
+			if cv := codes[i]; int(cv) >= len(codeChanged) || codeChanged[cv] {
+				b |= uint8(CauseCodeChanged)
+			}
 		}
-		var b uint8
-		if codeChanged[st.CodeVersion[i]] {
-			b |= uint8(CauseCodeChanged)
-		}
-		if depsChanged[st.DepSet[i]] {
-			b |= uint8(CauseDepsChanged)
+		if depsCommon < 0 && !source {
+			if ds := depSets[i]; int(ds) >= len(depsChanged) || depsChanged[ds] {
+				b |= uint8(CauseDepsChanged)
+			}
 		}
 		bits[i] = b
 	}
@@ -228,27 +254,37 @@ func (p *Plan) computeStatus(s *scratch, a int) {
 		up := &p.assets[e.From]
 		upDCS := p.state.Assets[e.From].DataChangedSeq
 		upDCS = upDCS[:min(len(upDCS), up.n)]
-		if lo, hi, ok := e.Shift(); ok && lo == hi {
+		r := newEdgeRange(e, up.n)
+		if r.unit() {
 			// One upstream partition per downstream partition: walk in lockstep.
-			first, last := max(0, -lo), min(n, up.n-lo)
-			if end := e.UpstreamEnd(); end >= 0 {
-				last = min(last, end-lo)
+			// Only recorded partitions can be materialized, so only they can go stale.
+			first, last := max(0, -r.lo), min(n, up.n-r.lo, len(inputSeq))
+			if r.upEnd >= 0 {
+				last = min(last, r.upEnd-r.lo)
 			}
-			upBits := up.status
-			for i := first; i < last; i++ {
-				if bits[i]&bitMissing != 0 {
+			if first >= last {
+				continue
+			}
+			// Reslice so that both sides share one index and the loop is free of
+			// bounds checks.
+			down, in := bits[first:last], inputSeq[first:last]
+			upBits := up.status[first+r.lo : last+r.lo]
+			dcs := upDCS[min(first+r.lo, len(upDCS)):min(last+r.lo, len(upDCS))]
+			for k := range down {
+				if down[k]&bitMissing != 0 {
 					continue
 				}
-				j := i + lo
-				ub := upBits[j]
+				b := down[k]
+				ub := upBits[k]
 				if ub&bitMissing != 0 {
-					bits[i] |= uint8(CauseUpstreamMissing)
+					b |= uint8(CauseUpstreamMissing)
 				} else if ub&staleMask != 0 {
-					bits[i] |= uint8(CauseUpstreamStale)
+					b |= uint8(CauseUpstreamStale)
 				}
-				if j < len(upDCS) && upDCS[j] > inputSeq[i] {
-					bits[i] |= uint8(CauseUpstreamChanged)
+				if k < len(dcs) && dcs[k] > in[k] {
+					b |= uint8(CauseUpstreamChanged)
 				}
+				down[k] = b
 			}
 			continue
 		}
@@ -257,7 +293,7 @@ func (p *Plan) computeStatus(s *scratch, a int) {
 			if bits[i]&bitMissing != 0 {
 				continue
 			}
-			lo, hi := e.Range(i, up.n)
+			lo, hi := r.at(i)
 			hi = min(hi, up.n-1) // windows not complete yet do not make it stale
 			if lo > hi {
 				continue
@@ -277,6 +313,25 @@ func (p *Plan) computeStatus(s *scratch, a int) {
 	}
 }
 
+// changedIDs evaluates changed for every interned value, and says whether the answer
+// is common to all of them: 0 (none changed), 1 (all changed) or -1 (it depends).
+func changedIDs[T any](values []T, changed func(T) bool) ([]bool, int) {
+	out := make([]bool, len(values))
+	some, all := false, true
+	for id, v := range values {
+		out[id] = changed(v)
+		some = some || out[id]
+		all = all && out[id]
+	}
+	switch {
+	case !some:
+		return out, 0
+	case all:
+		return out, 1
+	}
+	return out, -1
+}
+
 // currentDepSet returns the sorted keys of a's upstream assets.
 func currentDepSet(a *assets.Asset) []assets.Key {
 	keys := make([]assets.Key, len(a.Deps))
@@ -293,8 +348,7 @@ func currentDepSet(a *assets.Asset) []assets.Key {
 func (p *Plan) markNeeded(s *scratch, a int) {
 	ap := &p.assets[a]
 	n := ap.n
-	plan := make([]uint8, n)
-	ap.plan = plan
+	plan := ap.plan
 	bits := ap.status
 	if ap.selected {
 		for i := ap.lo; i < ap.hi; i++ {
@@ -309,12 +363,25 @@ func (p *Plan) markNeeded(s *scratch, a int) {
 		if down.nCand == 0 {
 			continue
 		}
+		r := newEdgeRange(e, n)
+		if r.unit() {
+			first, last := max(0, -r.lo), min(len(down.plan), n-r.lo)
+			if first < last {
+				dp, up := down.plan[first:last], plan[first+r.lo:last+r.lo]
+				for k, pb := range dp {
+					if pb&pCandidate != 0 {
+						up[k] |= pNeeded
+					}
+				}
+			}
+			continue
+		}
 		marked := -1 // plan[0..marked] are marked already; ranges only move forward
 		for i, pb := range down.plan {
 			if pb&pCandidate == 0 {
 				continue
 			}
-			lo, hi := e.Range(i, n)
+			lo, hi := r.at(i)
 			lo, hi = max(lo, marked+1), min(hi, n-1)
 			for j := lo; j <= hi; j++ {
 				plan[j] |= pNeeded
@@ -362,12 +429,30 @@ func (p *Plan) decide(s *scratch, a int) []Blocked {
 	for _, id := range ins {
 		e := p.g.Edge(id)
 		up := &p.assets[e.From]
+		r := newEdgeRange(e, up.n)
+		if r.unit() {
+			for i, pb := range ap.plan {
+				j := i + r.lo
+				if pb&pCandidate == 0 || !r.exists(j) {
+					continue
+				}
+				switch {
+				case j >= up.n:
+					block(i, BlockWaitingWindow, e.From, up.n)
+				case up.plan[j]&pPlanned != 0:
+					flags[i] |= fUpPlanned
+				case up.status[j]&bitMissing != 0:
+					block(i, BlockUpstreamMissing, e.From, j)
+				}
+			}
+			continue
+		}
 		sw := newSweep(s, up.status, nil, up.plan)
 		for i, pb := range ap.plan {
 			if pb&pCandidate == 0 {
 				continue
 			}
-			lo, hi := e.Range(i, up.n)
+			lo, hi := r.at(i)
 			if lo > hi {
 				continue
 			}
@@ -428,19 +513,13 @@ func firstIn(up *assetPlan, lo, hi int, f func(status, plan uint8) bool) int {
 	return -1
 }
 
-// collect turns the planned partitions into steps, in topological order, applying
-// each asset's batch size, and gathers the blocked partitions in the same order.
+// collect gathers the planned partitions into runs and the blocked partitions, both
+// in topological order.
 func (p *Plan) collect(blocked [][]Blocked) {
-	count, nBlocked := 0, 0
-	for _, a := range p.g.Topo() {
-		nBlocked += len(blocked[a])
-		for _, pb := range p.assets[a].plan {
-			if pb&pPlanned != 0 {
-				count++
-			}
-		}
+	nBlocked := 0
+	for _, b := range blocked {
+		nBlocked += len(b)
 	}
-	p.Steps = make([]Step, 0, count)
 	p.Blocked = make([]Blocked, 0, nBlocked)
 	for _, a := range p.g.Topo() {
 		p.Blocked = append(p.Blocked, blocked[a]...)
@@ -448,7 +527,6 @@ func (p *Plan) collect(blocked [][]Blocked) {
 		if ap.nCand == 0 {
 			continue
 		}
-		batch := max(p.g.Asset(a).Batch.MaxPartitions, 1)
 		for i := 0; i < ap.n; {
 			if ap.plan[i]&pPlanned == 0 {
 				i++
@@ -456,14 +534,80 @@ func (p *Plan) collect(blocked [][]Blocked) {
 			}
 			status := statusOf(ap.status[i])
 			j := i + 1
-			for j < ap.n && j-i < batch && ap.plan[j]&pPlanned != 0 && statusOf(ap.status[j]) == status {
+			for j < ap.n && ap.plan[j]&pPlanned != 0 && statusOf(ap.status[j]) == status {
 				j++
 			}
-			p.Steps = append(p.Steps, Step{Asset: int32(a), Lo: int32(i), Hi: int32(j), Status: status})
+			p.Runs = append(p.Runs, Run{Asset: int32(a), Lo: int32(i), Hi: int32(j), Status: status})
 			i = j
 		}
 	}
 }
+
+// Steps yields the plan's steps in dependency order: each run cut into steps of at
+// most the asset's batch size (one partition per step when it does not batch).
+func (p *Plan) Steps() iter.Seq[Step] {
+	return func(yield func(Step) bool) {
+		for _, r := range p.Runs {
+			batch := int32(max(p.g.Asset(int(r.Asset)).Batch.MaxPartitions, 1))
+			for lo := r.Lo; lo < r.Hi; lo += batch {
+				if !yield(Step{Asset: r.Asset, Lo: lo, Hi: min(lo+batch, r.Hi), Status: r.Status}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// NumSteps returns how many steps Steps yields.
+func (p *Plan) NumSteps() int {
+	n := 0
+	for _, r := range p.Runs {
+		batch := int32(max(p.g.Asset(int(r.Asset)).Batch.MaxPartitions, 1))
+		n += int((r.Hi - r.Lo + batch - 1) / batch)
+	}
+	return n
+}
+
+// NumPartitions returns how many partitions the plan builds.
+func (p *Plan) NumPartitions() int {
+	n := 0
+	for _, r := range p.Runs {
+		n += int(r.Hi - r.Lo)
+	}
+	return n
+}
+
+// edgeRange answers Edge.Range for one edge and a fixed upstream count, inline for
+// the common index-shift mappings.
+type edgeRange struct {
+	e      *graph.Edge
+	upN    int
+	shift  bool
+	lo, hi int // the shift's offsets
+	upEnd  int
+}
+
+func newEdgeRange(e *graph.Edge, upN int) edgeRange {
+	lo, hi, ok := e.Shift()
+	return edgeRange{e: e, upN: upN, shift: ok, lo: lo, hi: hi, upEnd: e.UpstreamEnd()}
+}
+
+// unit reports whether every downstream partition i needs exactly upstream i+lo.
+func (r *edgeRange) unit() bool { return r.shift && r.lo == r.hi }
+
+func (r *edgeRange) at(i int) (lo, hi int) {
+	if !r.shift {
+		return r.e.Range(i, r.upN)
+	}
+	lo, hi = max(i+r.lo, 0), i+r.hi
+	if r.upEnd >= 0 && hi >= r.upEnd {
+		hi = r.upEnd - 1
+	}
+	return lo, hi
+}
+
+// exists reports whether upstream partition j can ever exist.
+func (r *edgeRange) exists(j int) bool { return j >= 0 && (r.upEnd < 0 || j < r.upEnd) }
 
 // sweep aggregates an upstream's partitions over a window [lo, hi] that only ever
 // moves forward, so a pass over all downstream partitions costs O(n + upstream n)

@@ -53,7 +53,7 @@ func node(t testing.TB, g *graph.Graph, key string) int {
 // describe renders steps and blocked partitions compactly for comparison.
 func describe(p *Plan) []string {
 	var out []string
-	for _, s := range p.Steps {
+	for s := range p.Steps() {
 		a := p.g.Asset(int(s.Asset))
 		keys := p.PartitionKeys(s)
 		r := "-"
@@ -166,7 +166,7 @@ func TestPlanScenarios(t *testing.T) {
 				materializeAll(s)
 				s.g.Asset(1).CodeVersion = "2"
 			},
-			req: func(g *graph.Graph) Request { return Request{From: day("2026-01-07"), To: day("2026-01-07")} },
+			req:  func(g *graph.Graph) Request { return Request{From: day("2026-01-07"), To: day("2026-01-07")} },
 			want: []string{"down 2026-01-07 STALE CODE_CHANGED(down )"},
 		},
 		{

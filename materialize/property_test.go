@@ -122,7 +122,7 @@ func observeSources(s *sim) {
 // every upstream partition it needs (that exists) has been materialized.
 func runChecked(t *testing.T, s *sim, p *Plan) {
 	t.Helper()
-	for _, st := range p.Steps {
+	for st := range p.Steps() {
 		a := int(st.Asset)
 		watermark := s.seq
 		for i := st.Lo; i < st.Hi; i++ {
@@ -197,8 +197,8 @@ func TestPlanProperties(t *testing.T) {
 			// 1. Materialize the whole plan; the re-plan is empty and nothing is stale.
 			runChecked(t, s, s.plan(Request{}))
 			after := s.plan(Request{})
-			if len(after.Steps) != 0 {
-				t.Fatalf("re-plan after a full run has %d steps:\n%v", len(after.Steps), describe(after))
+			if after.NumSteps() != 0 {
+				t.Fatalf("re-plan after a full run has %d steps:\n%v", after.NumSteps(), describe(after))
 			}
 			if stale := withStatus(after, StatusStale); len(stale) != 0 {
 				t.Fatalf("stale after a full run: %v", stale)
@@ -229,7 +229,7 @@ func TestPlanProperties(t *testing.T) {
 			// 3. The same data version again: nothing becomes stale.
 			s.record(u, j, s.seq, false)
 			same := s.plan(Request{})
-			if len(same.Steps) != 0 || len(withStatus(same, StatusStale)) != 0 {
+			if same.NumSteps() != 0 || len(withStatus(same, StatusStale)) != 0 {
 				t.Fatalf("same data version made something stale:\n%v", describe(same))
 			}
 
@@ -257,7 +257,7 @@ func TestPlanProperties(t *testing.T) {
 				t.Errorf("missing partitions went from %d to %d", len(missingBefore), len(missing))
 			}
 			planned := map[[2]int]bool{}
-			for _, st := range changed.Steps {
+			for st := range changed.Steps() {
 				for i := st.Lo; i < st.Hi; i++ {
 					planned[[2]int{int(st.Asset), int(i)}] = true
 				}
@@ -266,7 +266,7 @@ func TestPlanProperties(t *testing.T) {
 				t.Errorf("plan covers %d partitions, %d are stale", len(planned), len(got))
 			}
 			runChecked(t, s, changed)
-			if again := s.plan(Request{}); len(again.Steps) != 0 {
+			if again := s.plan(Request{}); again.NumSteps() != 0 {
 				t.Fatalf("re-plan after rebuilding the stale closure:\n%v", describe(again))
 			}
 
@@ -282,7 +282,7 @@ func TestPlanProperties(t *testing.T) {
 			from := propertyNow.AddDate(0, 0, -r.IntN(60))
 			req := Request{Selected: sel, From: from, To: from.AddDate(0, 0, r.IntN(20))}
 			runChecked(t, w, w.plan(req))
-			if again := w.plan(req); len(again.Steps) != 0 {
+			if again := w.plan(req); again.NumSteps() != 0 {
 				t.Fatalf("re-plan of a window after running it:\n%v", describe(again))
 			}
 		})

@@ -81,7 +81,7 @@ func (s *sim) key(a int, key string) int {
 // run executes a plan's steps in order, each step reading the catalog as it stands
 // when it starts and producing a new data version.
 func (s *sim) run(p *Plan) {
-	for _, st := range p.Steps {
+	for st := range p.Steps() {
 		watermark := s.seq
 		for i := st.Lo; i < st.Hi; i++ {
 			s.record(int(st.Asset), int(i), watermark, true)
