@@ -1,0 +1,52 @@
+# Freshet — the two commands that matter: `make run` and `make test`.
+
+GO       ?= go
+BIN      := bin/freshet
+EXAMPLE  := examples/sales
+FUZZTIME ?= 30s
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/freshetdev/freshet/cmd/freshet/cli.Version=$(VERSION)
+
+.PHONY: all build run test lint vet fmt-check unit bench fuzz clean
+
+all: build
+
+## build: compile the freshet binary into bin/
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/freshet
+
+## run: validate the example project and print its plan
+run: build
+	./$(BIN) validate -f $(EXAMPLE)
+	@echo
+	./$(BIN) plan -f $(EXAMPLE)
+
+## test: everything CI runs
+test: lint unit
+
+## lint: gofmt and go vet
+lint: fmt-check vet
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+## unit: Go tests with the race detector
+unit:
+	$(GO) test -race -count=1 ./...
+
+## bench: performance figures, each printed with the size of its case
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 10x ./...
+
+## fuzz: run every fuzz target for FUZZTIME (default 30s) each
+fuzz:
+	$(GO) test ./assets -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./assets -run '^$$' -fuzz '^FuzzPartitionKey$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./lineage -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const example = "../../../examples/sales"
+
+func run(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = Main(args, &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+func TestValidateExample(t *testing.T) {
+	t.Parallel()
+	out, errOut, code := run(t, "validate", "-f", example)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+	if want := "valid: 6 assets (5 built, 1 source), 5 dependencies, 1 schedule"; !strings.Contains(out, want) {
+		t.Errorf("stdout %q does not say %q", out, want)
+	}
+}
+
+func TestValidateReportsEveryMistake(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "freshet.yaml")
+	writeFile(t, file, `assets:
+  - key: a
+    partitions: {daily: {start: 2026-01-01, timezone: Mars/Olympus}}
+    compute: {command: [true]}
+  - key: b
+    deps: [{asset: a, start_offset: 1}]
+    partitions: {weekly: {start: 2026-01-01}}
+    compute: {command: [true]}
+    retries: {max: 2, backoff: soon}
+schedules:
+  - {name: nightly, cron: "0 25 * * *", select: "*"}
+`)
+	_, errOut, code := run(t, "validate", "-f", file)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	lines := strings.Split(strings.TrimSpace(errOut), "\n")
+	want := []string{
+		file + `:3:55: asset a: partitions.daily.timezone: unknown timezone "Mars/Olympus"`,
+		file + `:6:37: asset b: deps[0].start_offset: start_offset 1 is after end_offset 0`,
+		file + `:7:34: asset b: partitions.weekly.start: "2026-01-01" is a Thursday: weekly partitions start on a Monday (the Monday before is 2025-12-29)`,
+		file + `:9:32: asset b: retries.backoff: bad duration "soon"`,
+		file + `:11:27: schedules[0].cron: bad cron "0 25 * * *"`,
+		"freshet: 5 errors in " + file,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(want), errOut)
+	}
+	for i := range want {
+		if !strings.HasPrefix(lines[i], want[i]) {
+			t.Errorf("line %d:\n got %s\nwant %s…", i+1, lines[i], want[i])
+		}
+	}
+}
+
+func TestPlanExampleOnEmptyCatalog(t *testing.T) {
+	t.Parallel()
+	out, errOut, code := run(t, "plan", "-f", example, "--now", "2026-01-13T06:00:00Z")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	want := `Plan: 37 steps in 37 partitions over 4 assets.
+
+sales/raw_orders (daily): 12 partitions in 12 steps
+  MISSING  2026-01-01 … 2026-01-12 (12)
+
+sales/orders_clean (daily): 12 partitions in 12 steps
+  MISSING  2026-01-01 … 2026-01-12 (12)
+
+sales/orders_loaded (daily): 12 partitions in 12 steps
+  MISSING  2026-01-01 … 2026-01-12 (12)
+
+sales/weekly_revenue (weekly): 1 partition in 1 step
+  MISSING  2026-01-05
+
+Blocked: 12 partitions
+  sales/daily_report 2026-01-01 … 2026-01-12 (12): upstream source sales/exchange_rates has no observation (observe it or report one)
+`
+	if out != want {
+		t.Errorf("plan:\n%s\nwant:\n%s", out, want)
+	}
+}
+
+func TestPlanJSON(t *testing.T) {
+	t.Parallel()
+	out, errOut, code := run(t, "plan", "-f", example, "--select", "+sales/weekly_revenue",
+		"--from", "2026-01-05", "--to", "2026-01-11", "--now", "2026-03-01T00:00:00Z", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var plan struct {
+		Steps []struct {
+			Asset      string   `json:"asset"`
+			Partitions []string `json:"partitions"`
+			Status     string   `json:"status"`
+			Causes     []any    `json:"causes"`
+		} `json:"steps"`
+		Blocked []any `json:"blocked"`
+	}
+	if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	// The week of 2026-01-05 needs its seven days of loaded orders, and they their
+	// cleaned and raw orders: 21 daily steps, then the weekly one.
+	if len(plan.Steps) != 22 || len(plan.Blocked) != 0 {
+		t.Fatalf("%d steps, %d blocked; want 22 and 0:\n%s", len(plan.Steps), len(plan.Blocked), out)
+	}
+	last := plan.Steps[21]
+	if last.Asset != "sales/weekly_revenue" || strings.Join(last.Partitions, ",") != "2026-01-05" || last.Status != "MISSING" || last.Causes == nil {
+		t.Errorf("last step %+v", last)
+	}
+}
+
+func TestCommandErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"plan", "-f", example, "--from", "2026-1-1"}, `--from: "2026-1-1" is not a date (YYYY-MM-DD)`},
+		{[]string{"plan", "-f", example, "--from", "2026-01-05", "--to", "2026-01-01"}, "--to 2026-01-01 is before --from 2026-01-05"},
+		{[]string{"plan", "-f", example, "--select", "sales/nope"}, `sales/nope`},
+		{[]string{"plan", "-f", example, "--now", "yesterday"}, "--now"},
+		{[]string{"plan", "-f", "/nonexistent/defs"}, "/nonexistent/defs"},
+		{[]string{"lineage", "sales/nope", "-f", example}, "sales/nope"},
+		{[]string{"lineage", "sales/raw_orders", "--upstream", "--downstream", "-f", example}, "exclude each other"},
+	} {
+		_, errOut, code := run(t, tc.args...)
+		if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want non-zero and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+func TestLineage(t *testing.T) {
+	t.Parallel()
+	out, errOut, code := run(t, "lineage", "sales/orders_loaded", "--downstream", "-f", example, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, key := range []string{"sales/orders_loaded", "sales/daily_report", "sales/weekly_revenue"} {
+		if !strings.Contains(out, key) {
+			t.Errorf("lineage JSON lacks %s:\n%s", key, out)
+		}
+	}
+	if strings.Contains(out, "sales/raw_orders") {
+		t.Errorf("downstream lineage shows an upstream:\n%s", out)
+	}
+}
+
+// TestBinary builds the real binary and runs it as a user would.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "freshet")
+	build := exec.Command("go", "build", "-o", bin, "github.com/freshetdev/freshet/cmd/freshet")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "validate", "-f", example).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "valid") {
+		t.Errorf("validate the example: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "validate", "-f", "../../../assets/testdata/bad/three_mistakes.yaml")
+	out, err = cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 1 {
+		t.Fatalf("three mistakes: exit %d (%v), want 1\n%s", cmd.ProcessState.ExitCode(), err, out)
+	}
+	var located int
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "../../../assets/testdata/bad/three_mistakes.yaml:") {
+			located++
+		}
+	}
+	if located != 3 {
+		t.Errorf("want 3 FILE:LINE:COL lines, got %d:\n%s", located, out)
+	}
+	if out, err := exec.Command(bin, "version").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "freshet ") {
+		t.Errorf("version: %v %s", err, out)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
