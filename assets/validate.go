@@ -126,7 +126,7 @@ func (v *validator) asset(p string, a *Asset) {
 		case f.Deadline != nil && (f.MaxLag != 0 || f.WarnLag != 0):
 			v.add(fp, k, "give either max_lag (with optional warn_lag) or deadline, not both")
 		case f.Deadline != nil:
-			if _, err := cron.ParseStandard(f.Deadline.Cron); err != nil {
+			if err := parseCron(f.Deadline.Cron); err != nil {
 				v.add(fp+".deadline.cron", k, "bad cron %q: %v", f.Deadline.Cron, err)
 			}
 			v.timezone(fp+".deadline.timezone", k, f.Deadline.Timezone)
@@ -198,6 +198,17 @@ func (v *validator) compute(p string, k Key, c Compute) {
 	case *FuncCompute:
 		v.compute(p, k, *c)
 	}
+}
+
+// parseCron checks a standard 5-field cron expression (or a descriptor like @daily).
+// The timezone has its own field, so a TZ= or CRON_TZ= prefix is refused; robfig/cron
+// v3.0.1 also panics on such a prefix not followed by a space.
+func parseCron(s string) error {
+	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
+		return fmt.Errorf("put the timezone in the timezone field, not in the cron expression")
+	}
+	_, err := cron.ParseStandard(s)
+	return err
 }
 
 func listNames[T any](m map[string]T) string {
@@ -315,7 +326,7 @@ func (v *validator) schedules() {
 		} else {
 			names[s.Name] = i
 		}
-		if _, err := cron.ParseStandard(s.Cron); err != nil {
+		if err := parseCron(s.Cron); err != nil {
 			v.add(p+".cron", "", "bad cron %q: %v", s.Cron, err)
 		}
 		v.timezone(p+".timezone", "", s.Timezone)
