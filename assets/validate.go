@@ -236,7 +236,7 @@ func (v *validator) timezone(p string, k Key, tz string) {
 func (v *validator) suggest(unknown Key) string {
 	best, bestDist := Key(""), 4
 	for k := range v.byKey {
-		if d := editDistance(string(unknown), string(k)); d < bestDist || d == bestDist && k < best {
+		if d := EditDistance(string(unknown), string(k)); d < bestDist || d == bestDist && k < best {
 			best, bestDist = k, d
 		}
 	}
@@ -246,7 +246,9 @@ func (v *validator) suggest(unknown Key) string {
 	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, by bytes (asset keys are
+// ASCII); it picks the did-you-mean suggestions for unknown keys.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {

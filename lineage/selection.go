@@ -497,7 +497,7 @@ func unknownAsset(g *graph.Graph, k assets.Key) *UnknownAssetError {
 	bestDist := -1
 	for i := range g.Len() {
 		c := string(g.Asset(i).Key)
-		if d := editDistance(u, c); bestDist < 0 || d < bestDist || d == bestDist && c < best {
+		if d := assets.EditDistance(u, c); bestDist < 0 || d < bestDist || d == bestDist && c < best {
 			best, bestDist = c, d
 		}
 		if strings.HasSuffix(c, "/"+u) && (suffix == "" || c < suffix) {
@@ -514,25 +514,4 @@ func unknownAsset(g *graph.Graph, k assets.Key) *UnknownAssetError {
 		e.Suggestion = assets.Key(best)
 	}
 	return e
-}
-
-// editDistance is the Levenshtein distance between a and b, by bytes (keys are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
