@@ -1,0 +1,248 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/freshetdev/freshet/assets"
+	"github.com/freshetdev/freshet/store"
+)
+
+// Event page sizes.
+const (
+	defaultEventLimit = 100
+	maxEventLimit     = 10_000
+)
+
+// Events returns a page of the event log, newest first. It pages by seq: the next
+// page's Before is the last seq of this one, so a page never repeats or skips an
+// event, whatever is appended meanwhile. A filter on an unknown asset matches no
+// events.
+func (s *Store) Events(ctx context.Context, q store.EventQuery) (*store.EventPage, error) {
+	page, err := s.events(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return page, nil
+}
+
+func (s *Store) events(ctx context.Context, q store.EventQuery) (*store.EventPage, error) {
+	limit := q.Limit
+	switch {
+	case limit <= 0:
+		limit = defaultEventLimit
+	case limit > maxEventLimit:
+		limit = maxEventLimit
+	}
+	if q.Partitions != nil && q.Asset == "" {
+		return nil, errors.New("a partitions filter needs an asset")
+	}
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if q.Asset != "" {
+		// By id, not by a join on the key: the planner then knows how many
+		// events the asset has and picks the index that fits.
+		var assetID int64
+		err := s.pool.QueryRow(ctx, `SELECT id FROM assets WHERE key = $1`, string(q.Asset)).Scan(&assetID)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return &store.EventPage{Events: []store.Event{}}, nil
+		case err != nil:
+			return nil, err
+		}
+		where = append(where, "e.asset_id = "+arg(assetID))
+	}
+	if q.Partitions != nil {
+		where = append(where, "e.partition_key = ANY("+arg(q.Partitions)+"::text[])")
+	}
+	if len(q.Kinds) > 0 {
+		kinds := make([]string, len(q.Kinds))
+		for i, k := range q.Kinds {
+			kinds[i] = string(k)
+		}
+		where = append(where, "e.kind = ANY("+arg(kinds)+"::text[])")
+	}
+	if q.Before > 0 {
+		where = append(where, "e.seq < "+arg(q.Before))
+	}
+	sql := `SELECT e.seq, e.kind, a.key, e.partition_key, e.at, e.run_id, e.step_id, e.data_version, e.data_changed,
+		       e.input_seq, e.code_version, ds.deps, e.metadata, e.error
+		FROM events e JOIN assets a ON a.id = e.asset_id
+		LEFT JOIN dep_sets ds ON ds.asset_id = e.asset_id AND ds.id = e.dep_set_id`
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	// One more than the page: whether it exists says if there is a next page.
+	sql += " ORDER BY e.seq DESC LIMIT " + arg(limit+1)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	page := &store.EventPage{Events: []store.Event{}}
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		page.Events = append(page.Events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(page.Events) > limit {
+		page.Events = page.Events[:limit]
+		page.Next = page.Events[limit-1].Seq
+	}
+	return page, nil
+}
+
+func scanEvent(rows pgx.Rows) (store.Event, error) {
+	var (
+		e                        store.Event
+		kind, key                string
+		runID, stepID            pgtype.UUID
+		dataVersion, codeVersion pgtype.Text
+		deps, errText            pgtype.Text
+		inputSeq                 pgtype.Int8
+		metadata                 []byte
+	)
+	err := rows.Scan(&e.Seq, &kind, &key, &e.Partition, &e.At, &runID, &stepID, &dataVersion, &e.DataChanged,
+		&inputSeq, &codeVersion, &deps, &metadata, &errText)
+	if err != nil {
+		return e, err
+	}
+	e.Kind, e.Asset = store.EventKind(kind), assets.Key(key)
+	e.At = e.At.UTC()
+	if runID.Valid {
+		e.RunID = uuid.UUID(runID.Bytes)
+	}
+	if stepID.Valid {
+		e.StepID = uuid.UUID(stepID.Bytes)
+	}
+	e.DataVersion, e.InputSeq, e.Error = dataVersion.String, inputSeq.Int64, errText.String
+	if codeVersion.Valid {
+		e.Code = &store.Code{Version: codeVersion.String, Deps: store.SplitKeys(deps.String)}
+	}
+	if metadata != nil {
+		e.Metadata = metadata
+	}
+	return e, nil
+}
+
+// Partition returns the recorded state of one partition, with the code it was last
+// built with. It wraps store.ErrNotFound when the asset is unknown or nothing was
+// recorded for the partition.
+func (s *Store) Partition(ctx context.Context, key assets.Key, partition string) (*store.PartitionRecord, error) {
+	var (
+		r                          = store.PartitionRecord{Asset: key, Partition: partition}
+		known                      bool
+		index                      pgtype.Int4
+		lastSeq                    pgtype.Int8
+		materializedAt             pgtype.Timestamptz
+		dataVersion, version, deps pgtype.Text
+		successSeq, dataChangedSeq pgtype.Int8
+		inputSeq, failedSeq        pgtype.Int8
+		failed                     pgtype.Bool
+	)
+	// A left join from the asset tells an unknown asset from an unrecorded partition.
+	err := s.pool.QueryRow(ctx, `
+		SELECT true, ps.partition_idx, ps.last_seq, ps.success_seq, ps.materialized_at, ps.data_version,
+		       ps.data_changed_seq, ps.input_seq, cv.code_version, ds.deps, ps.failed, ps.failed_seq
+		FROM assets a
+		LEFT JOIN partition_state ps ON ps.asset_id = a.id AND ps.partition_key = $2
+		LEFT JOIN code_versions cv ON cv.asset_id = a.id AND cv.id = ps.code_version_id
+		LEFT JOIN dep_sets ds ON ds.asset_id = a.id AND ds.id = ps.dep_set_id
+		WHERE a.key = $1`, string(key), partition,
+	).Scan(&known, &index, &lastSeq, &successSeq, &materializedAt, &dataVersion, &dataChangedSeq, &inputSeq,
+		&version, &deps, &failed, &failedSeq)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("partition %q of %s: asset %w", partition, key, store.ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("partition %q of %s: %w", partition, key, err)
+	case !lastSeq.Valid:
+		return nil, fmt.Errorf("partition %q of %s: %w", partition, key, store.ErrNotFound)
+	}
+	r.Index = -1
+	if index.Valid {
+		r.Index = int(index.Int32)
+	}
+	r.LastSeq, r.SuccessSeq, r.DataChangedSeq = lastSeq.Int64, successSeq.Int64, dataChangedSeq.Int64
+	r.InputSeq, r.Failed, r.FailedSeq = inputSeq.Int64, failed.Bool, failedSeq.Int64
+	r.DataVersion = dataVersion.String
+	if materializedAt.Valid {
+		r.MaterializedAt = materializedAt.Time.UTC()
+	}
+	if version.Valid {
+		r.Code = &store.Code{Version: version.String, Deps: store.SplitKeys(deps.String)}
+	}
+	return &r, nil
+}
+
+// PartitionRanges returns the recorded state of partitions [lo, hi) of an asset as
+// run-length ranges, streaming the rows in index order.
+func (s *Store) PartitionRanges(ctx context.Context, key assets.Key, lo, hi int) ([]store.Range, error) {
+	if lo < 0 || hi < lo {
+		return nil, fmt.Errorf("partition ranges of %s: bad range [%d, %d)", key, lo, hi)
+	}
+	var assetID int64
+	if err := s.pool.QueryRow(ctx, `SELECT id FROM assets WHERE key = $1`, string(key)).Scan(&assetID); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, fmt.Errorf("partition ranges of %s: asset %w", key, store.ErrNotFound)
+		}
+		return nil, fmt.Errorf("partition ranges of %s: %w", key, err)
+	}
+	b := store.NewRangeBuilder(lo, hi)
+	if lo == hi {
+		return b.Ranges(), nil
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT partition_idx, success_seq <> 0, failed FROM partition_state
+		WHERE asset_id = $1 AND partition_idx >= $2 AND partition_idx < $3
+		ORDER BY partition_idx`, assetID, clampInt32(lo), clampInt32(hi))
+	if err != nil {
+		return nil, fmt.Errorf("partition ranges of %s: %w", key, err)
+	}
+	defer rows.Close()
+	var (
+		index                    int32
+		materialized, failedFlag bool
+	)
+	_, err = pgx.ForEachRow(rows, []any{&index, &materialized, &failedFlag}, func() error {
+		var f store.PartitionFlags
+		if materialized {
+			f |= store.FlagMaterialized
+		}
+		if failedFlag {
+			f |= store.FlagFailed
+		}
+		b.Add(int(index), store.RecordedOf(f))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("partition ranges of %s: %w", key, err)
+	}
+	return b.Ranges(), nil
+}
+
+func clampInt32(i int) int32 {
+	const maxInt32 = 1<<31 - 1
+	if i > maxInt32 {
+		return maxInt32
+	}
+	return int32(i)
+}
