@@ -1,0 +1,75 @@
+// Package sqlite is the embedded catalog store: store.Store on one SQLite file,
+// with the pure-Go driver modernc.org/sqlite (no cgo, nothing to install). It is
+// Freshet's default when no PostgreSQL URL is given, and is meant for one process
+// at a time: a laptop, a CI job, a single-server deployment.
+//
+// # Where the file lives
+//
+// Open takes a file path. The CLI uses .freshet/freshet.db beside the definitions
+// (`--db sqlite:PATH` names another); Open creates the folder when it is missing.
+// SQLite keeps two companion files next to it while it is open, freshet.db-wal and
+// freshet.db-shm: copy or back up the three together, or only after Close. The
+// path ":memory:" opens a private in-memory catalog that is gone at Close, for
+// tests and experiments.
+//
+//	s, err := sqlite.Open(ctx, ".freshet/freshet.db")
+//	if err != nil { … }
+//	defer s.Close()
+//
+// # What runs at Open
+//
+// Open connects, switches the file to WAL journaling (a persistent setting of the
+// file), and applies the pending schema migrations (package migrations, goose) in
+// a transaction each, so a fresh file gets the whole schema and an up-to-date one
+// is left alone. WithoutMigrations skips that for tools that only want to look;
+// Migrate and SchemaVersion do it explicitly (`freshet migrate`). Should two
+// processes migrate the same file at once, the second finds the work done.
+//
+// Every connection gets the same settings through the DSN: a busy timeout (10s,
+// WithBusyTimeout), foreign keys enforced and, for writes, synchronous=NORMAL,
+// which in WAL mode never corrupts the file; a power cut can lose the last
+// commits, not the database.
+//
+// # One writer, many readers
+//
+// SQLite lets one transaction write at a time. The store owns two connection
+// pools: a writer pool of exactly one connection, whose transactions begin with
+// BEGIN IMMEDIATE (they take the write lock up front and never fail half-way
+// upgrading a read lock), and a pool of read-only connections (four by default,
+// WithReaders). Writers of this process queue in Go for the writer connection,
+// so they never see SQLITE_BUSY; another process writing the same file is waited
+// for up to the busy timeout.
+//
+// In WAL mode readers do not block the writer and the writer does not block
+// readers. Each read method runs in one read transaction, so everything it
+// returns comes from one snapshot: ReadState, ReadChanges and Verify never see
+// half an Append, and the watermark they report matches the rows they read.
+//
+// # The catalog clock
+//
+// Seqs come from the catalog_clock row. Every write transaction that appends
+// events or records definition changes advances it first, under the write lock,
+// so seqs are handed out in commit order: once a reader has seen seq N, every
+// change at or below N is visible to it. ReadChanges relies on that to never miss
+// an event. A rejected Append rolls the clock back with everything else.
+//
+// # Append
+//
+// One Append is one transaction: advance the clock by the number of events, read
+// the assets they name, validate and complete them with store.Prepare (every bad
+// event is reported in one *store.BadEventsError and nothing is written), read the
+// stored state of the partitions they touch (one query per asset), fold the events
+// into it with store.PartitionRecord.Apply, then write events and state rows with
+// multi-row INSERTs on statements prepared once per store. Code versions and dep
+// sets are numbered per asset (code_versions, dep_sets); the ids a transaction
+// creates are cached only after it commits. Bulk appends run at roughly 100,000
+// events a second; a single-event Append costs a fraction of a millisecond.
+//
+// # Storage conventions
+//
+// Times are unix microseconds (integers) and come back as UTC time.Time; UUIDs and
+// JSON are text; booleans 0 and 1. Definitions keep their dep keys one per line
+// (store.JoinKeys) and their partitions definition as JSON
+// (store.MarshalPartitions). The event log is append-only: triggers refuse UPDATE
+// and DELETE on it.
+package sqlite
