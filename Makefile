@@ -7,7 +7,7 @@ FUZZTIME ?= 30s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X github.com/freshetdev/freshet/cmd/freshet/cli.Version=$(VERSION)
 
-.PHONY: all build run test lint vet fmt-check unit bench fuzz clean
+.PHONY: all build run test lint vet fmt-check postgres unit bench fuzz clean
 
 all: build
 
@@ -15,11 +15,13 @@ all: build
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/freshet
 
-## run: validate the example project and print its plan
+## run: validate the example project, then print its plan and status from its embedded catalog
 run: build
 	./$(BIN) validate -f $(EXAMPLE)
 	@echo
 	./$(BIN) plan -f $(EXAMPLE)
+	@echo
+	./$(BIN) status -f $(EXAMPLE)
 
 ## test: everything CI runs
 test: lint unit
@@ -34,12 +36,16 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-## unit: Go tests with the race detector
-unit:
+## postgres: make sure the tests' PostgreSQL is up (starts the local one if stopped)
+postgres:
+	@bash scripts/ensure-postgres.sh
+
+## unit: Go tests with the race detector, against PostgreSQL and SQLite
+unit: postgres
 	$(GO) test -race -count=1 ./...
 
 ## bench: performance figures, each printed with the size of its case
-bench:
+bench: postgres
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 10x ./...
 
 ## fuzz: run every fuzz target for FUZZTIME (default 30s) each

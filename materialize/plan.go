@@ -111,7 +111,7 @@ func Compute(g *graph.Graph, st *State, req Request) (*Plan, error) {
 	total := 0
 	for a := range p.assets {
 		asset := g.Asset(a)
-		if err := st.Assets[a].check(asset.Key); err != nil {
+		if err := checkState(&st.Assets[a], asset.Key); err != nil {
 			return nil, fmt.Errorf("plan: %w", err)
 		}
 		ap := &p.assets[a]

@@ -5,21 +5,19 @@ import (
 
 	"github.com/freshetdev/freshet/assets"
 	"github.com/freshetdev/freshet/graph"
+	"github.com/freshetdev/freshet/store"
 )
 
-// PartitionFlags are per-(asset, partition) facts recorded in the catalog.
-type PartitionFlags uint8
+// PartitionFlags are per-(asset, partition) facts recorded in the catalog; the
+// store defines them, the planner reads them.
+type PartitionFlags = store.PartitionFlags
 
 // The recorded flags.
 const (
-	// FlagMaterialized: the partition has a successful materialization (for a source
-	// asset: an observation).
-	FlagMaterialized PartitionFlags = 1 << iota
-	// FlagFailed: the latest attempt failed.
-	FlagFailed
-	// FlagQueued and FlagRunning: a step for the partition is in flight.
-	FlagQueued
-	FlagRunning
+	FlagMaterialized = store.FlagMaterialized
+	FlagFailed       = store.FlagFailed
+	FlagQueued       = store.FlagQueued
+	FlagRunning      = store.FlagRunning
 )
 
 // State is the planner's immutable snapshot of the catalog: for every asset of a
@@ -30,34 +28,18 @@ type State struct {
 	Assets []AssetState
 }
 
-// AssetState holds one asset's recorded partition state as parallel arrays. They may
-// be shorter than the asset's current partition count (the partitions past their end
-// are missing) or empty altogether (nothing recorded).
-type AssetState struct {
-	Flags []PartitionFlags
-	// InputSeq is the event-log watermark taken when the latest successful
-	// materialization started: every input it read was at or after that state.
-	InputSeq []int64
-	// DataChangedSeq is the seq of the latest materialization or observation whose
-	// data version differed from the one before it (0: never).
-	DataChangedSeq []int64
-	// CodeVersion and DepSet index CodeVersions and DepSets: the code version and the
-	// set of upstream assets in force when the partition was last materialized.
-	CodeVersion  []uint32
-	DepSet       []uint32
-	CodeVersions []string
-	DepSets      [][]assets.Key // each sorted
-}
+// AssetState holds one asset's recorded partition state as parallel arrays indexed
+// by partition index (see store.AssetState). They may be shorter than the asset's
+// current partition count (the partitions past their end are missing) or empty
+// altogether (nothing recorded).
+type AssetState = store.AssetState
 
 // NewEmptyState returns a state for g in which nothing has been recorded.
 func NewEmptyState(g *graph.Graph) *State {
 	return &State{Assets: make([]AssetState, g.Len())}
 }
 
-// Len returns the number of partitions recorded (the length of the arrays).
-func (s *AssetState) Len() int { return len(s.Flags) }
-
-func (s *AssetState) check(key assets.Key) error {
+func checkState(s *AssetState, key assets.Key) error {
 	n := len(s.Flags)
 	if len(s.InputSeq) != n || len(s.DataChangedSeq) != n || len(s.CodeVersion) != n || len(s.DepSet) != n {
 		return fmt.Errorf("state of %s: arrays of different lengths (flags %d, input_seq %d, data_changed_seq %d, code_version %d, dep_set %d)",

@@ -71,7 +71,7 @@ schedules:
 
 func TestPlanExampleOnEmptyCatalog(t *testing.T) {
 	t.Parallel()
-	out, errOut, code := run(t, "plan", "-f", example, "--now", "2026-01-13T06:00:00Z")
+	out, errOut, code := run(t, "plan", "-f", example, "--now", "2026-01-13T06:00:00Z", "--db", tempDB(t))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -100,7 +100,7 @@ Blocked: 12 partitions
 func TestPlanJSON(t *testing.T) {
 	t.Parallel()
 	out, errOut, code := run(t, "plan", "-f", example, "--select", "+sales/weekly_revenue",
-		"--from", "2026-01-05", "--to", "2026-01-11", "--now", "2026-03-01T00:00:00Z", "--json")
+		"--from", "2026-01-05", "--to", "2026-01-11", "--now", "2026-03-01T00:00:00Z", "--json", "--db", tempDB(t))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -141,7 +141,11 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"lineage", "sales/nope", "-f", example}, "sales/nope"},
 		{[]string{"lineage", "sales/raw_orders", "--upstream", "--downstream", "-f", example}, "exclude each other"},
 	} {
-		_, errOut, code := run(t, tc.args...)
+		args := tc.args
+		if args[0] == "plan" {
+			args = append(args, "--db", tempDB(t))
+		}
+		_, errOut, code := run(t, args...)
 		if code == 0 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want non-zero and %q", tc.args, code, errOut, tc.want)
 		}
@@ -170,11 +174,7 @@ func TestBinary(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	t.Parallel()
-	bin := filepath.Join(t.TempDir(), "freshet")
-	build := exec.Command("go", "build", "-o", bin, "github.com/freshetdev/freshet/cmd/freshet")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := binary(t)
 	out, err := exec.Command(bin, "validate", "-f", example).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "valid") {
 		t.Errorf("validate the example: %v\n%s", err, out)
@@ -196,6 +196,12 @@ func TestBinary(t *testing.T) {
 	if out, err := exec.Command(bin, "version").CombinedOutput(); err != nil || !strings.HasPrefix(string(out), "freshet ") {
 		t.Errorf("version: %v %s", err, out)
 	}
+}
+
+// tempDB returns a fresh embedded catalog, so tests never write beside the example.
+func tempDB(t *testing.T) string {
+	t.Helper()
+	return "sqlite:" + filepath.Join(t.TempDir(), "catalog.db")
 }
 
 func writeFile(t *testing.T, path, content string) {

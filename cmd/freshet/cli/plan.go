@@ -12,8 +12,9 @@ import (
 
 func newPlanCmd() *cobra.Command {
 	var (
-		path, selection, from, to, now string
-		asJSON                         bool
+		cf                       catalogFlags
+		selection, from, to, now string
+		asJSON                   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "plan",
@@ -41,20 +42,22 @@ every partition up to the newest complete one is a target.`,
 			if !req.From.IsZero() && !req.To.IsZero() && req.To.Before(req.From) {
 				return fmt.Errorf("--to %s is before --from %s", to, from)
 			}
-			if now != "" {
-				if req.Now, err = time.Parse(time.RFC3339, now); err != nil {
-					return fmt.Errorf("--now: %q is not an RFC 3339 time such as 2026-01-08T06:00:00Z", now)
-				}
+			if req.Now, err = parseNow(now); err != nil {
+				return err
 			}
-			_, g, err := loadGraph(cmd, path)
+			p, err := openProject(cmd, &cf)
 			if err != nil {
 				return err
 			}
-			if req.Selected, err = lineage.Select(g, selection); err != nil {
+			defer p.store.Close()
+			if req.Selected, err = lineage.Select(p.g, selection); err != nil {
 				return err
 			}
-			// The catalog store is not wired in yet: plan as if nothing had been materialized.
-			plan, err := materialize.Compute(g, materialize.NewEmptyState(g), req)
+			cat, err := materialize.LoadCatalog(cmd.Context(), p.store, p.g)
+			if err != nil {
+				return err
+			}
+			plan, err := materialize.Compute(p.g, cat.State(), req)
 			if err != nil {
 				return err
 			}
@@ -64,13 +67,25 @@ every partition up to the newest complete one is a target.`,
 			return plan.WriteText(cmd.OutOrStdout())
 		},
 	}
-	definitionsFlag(cmd, &path)
+	cf.register(cmd)
 	cmd.Flags().StringVarP(&selection, "select", "s", "*", "which assets: keys, group:, tag:, owner:, +key, key+ (see: freshet help selection)")
 	cmd.Flags().StringVar(&from, "from", "", "first day of the window, YYYY-MM-DD")
 	cmd.Flags().StringVar(&to, "to", "", "last day of the window, YYYY-MM-DD (inclusive)")
 	cmd.Flags().StringVar(&now, "now", "", "plan as of this instant (RFC 3339) instead of now")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	return cmd
+}
+
+// parseNow parses --now: an RFC 3339 instant, or the current time when empty.
+func parseNow(s string) (time.Time, error) {
+	if s == "" {
+		return time.Now(), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--now: %q is not an RFC 3339 time such as 2026-01-08T06:00:00Z", s)
+	}
+	return t, nil
 }
 
 func parseDay(flag, s string) (time.Time, error) {

@@ -59,6 +59,11 @@ Definitions live in freshet.yaml (or a folder of *.yaml files): see examples/sal
 		newValidateCmd(),
 		newLineageCmd(),
 		newPlanCmd(),
+		newStatusCmd(),
+		newReportCmd(),
+		newHistoryCmd(),
+		newMigrateCmd(),
+		newVerifyCmd(),
 		newVersionCmd(),
 		&cobra.Command{Use: "selection", Short: "How to select assets (--select)", Long: selectionHelp},
 	)
