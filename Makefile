@@ -4,6 +4,7 @@ GO       ?= go
 BIN      := bin/freshet
 EXAMPLE  := examples/sales
 FUZZTIME ?= 30s
+BENCHTIME ?= 3x
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X github.com/freshetdev/freshet/cmd/freshet/cli.Version=$(VERSION)
 
@@ -44,9 +45,9 @@ postgres:
 unit: postgres
 	$(GO) test -race -count=1 ./...
 
-## bench: performance figures, each printed with the size of its case
+## bench: performance figures, each printed with the size of its case (BENCHTIME runs of each)
 bench: postgres
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 10x ./...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 ## fuzz: run every fuzz target for FUZZTIME (default 30s) each
 fuzz:
