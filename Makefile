@@ -16,11 +16,13 @@ all: build
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/freshet
 
-## run: validate the example project, then print its plan and status from its embedded catalog
+## run: materialize the example's first week of January 2026 on its embedded catalog, then print its status
 run: build
 	./$(BIN) validate -f $(EXAMPLE)
 	@echo
-	./$(BIN) plan -f $(EXAMPLE)
+	./$(BIN) observe -f $(EXAMPLE)
+	@echo
+	./$(BIN) materialize -f $(EXAMPLE) --from 2026-01-01 --to 2026-01-07
 	@echo
 	./$(BIN) status -f $(EXAMPLE)
 

@@ -56,81 +56,340 @@ func (s *Store) Append(ctx context.Context, events []store.Event) ([]store.Event
 
 // appendTx does Append's work in one transaction. It returns the interning tables it
 // read or extended, for the cache once the transaction committed.
+//
+// A small Append (a step's events) costs two round trips: the BEGIN, the clock,
+// the synced definitions and the state of the touched partitions in one batch, and
+// every write with the COMMIT in another (three when a code version is new to the
+// cache). A large one reads the state by index range and writes with COPY.
 func (s *Store) appendTx(ctx context.Context, events []store.Event) ([]store.Event, map[int64]*internTable, error) {
-	tx, err := s.pool.BeginTx(ctx, writeTx)
+	w := s.newAppendWork(events, len(events) < smallAppend)
+	b := txBatch(writeTx)
+	if w.small() {
+		// Key lookups only: plan them as the queue's statements are planned.
+		b.Queue(planSettingsSQL)
+	}
+	w.queueLoad(b)
+	tx, results, err := s.beginBatch(ctx, b)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer rollback(tx)
-	watermark, synced, err := s.lockAndLoadSynced(ctx, tx, events)
-	if err != nil {
+	defer tx.release()
+	if w.small() {
+		if _, err := results.Exec(); err != nil {
+			_ = results.Close()
+			return nil, nil, err
+		}
+	}
+	if err := w.load(results); err != nil {
+		_ = results.Close()
 		return nil, nil, err
 	}
-	unfit := unstorable(events)
-	prepared, err := store.Prepare(events, func(k assets.Key) *store.SyncedAsset { return synced[k] },
-		watermark, s.now())
+	if err := results.Close(); err != nil {
+		return nil, nil, err
+	}
+	if err := w.prepare(ctx, tx); err != nil {
+		return nil, nil, err
+	}
+	if w.small() {
+		b := &pgx.Batch{}
+		w.queueWrites(b)
+		if err := tx.commitWith(ctx, b, nil); err != nil {
+			return nil, nil, fmt.Errorf("write events and partition state: %w", err)
+		}
+	} else {
+		if err := w.write(ctx, tx); err != nil {
+			return nil, nil, err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return nil, nil, fmt.Errorf("commit: %w", err)
+		}
+	}
+	return w.recorded(), w.in.tables, nil
+}
+
+// appendWork is an Append's work inside a transaction, in phases, so that its
+// statements can share round trips with those of a caller that appends as part of
+// a larger transaction (FinishStep records a step's end with its events):
+//
+//   - queueLoad adds to a batch the statements that take the catalog clock's lock
+//     and read what the events need: the synced definitions of their assets and,
+//     for a small append, the state of the partitions they touch, by key;
+//   - load reads those statements' results;
+//   - prepare validates the events (store.Prepare), interns their code and folds
+//     them into the state of their partitions (reading it by index range first, for
+//     a large append);
+//   - queueWrites adds every write to a batch (a small append), or write does them
+//     with COPY.
+//
+// The statements run in the order queued, so everything is read after the clock's
+// lock is held: no other writer of the catalog runs until the transaction ends.
+type appendWork struct {
+	s      *Store
+	events []store.Event
+	byKey  bool // the touched state is read by key with the clock, not by range after it
+	// lockFirst takes the clock's lock without advancing it; the writes advance it
+	// by the number of events prepared. With lenient, prepare then drops the events
+	// store.Prepare refuses instead of failing: the failures a step's end records
+	// must not keep it from ending (its asset may have been redefined meanwhile).
+	lockFirst, lenient bool
+
+	keys      []string // the events' asset keys, each once
+	watermark int64
+	synced    map[assets.Key]*store.SyncedAsset
+	loaded    map[partitionKey]*partitionRow // state read by key
+
+	prepared []store.PreparedEvent
+	in       *interner
+	codes    []codeIDs
+	parts    *touchedPartitions
+}
+
+func (s *Store) newAppendWork(events []store.Event, byKey bool) *appendWork {
+	return &appendWork{s: s, events: events, byKey: byKey}
+}
+
+// small reports whether the writes go in one batch of statements rather than COPY.
+func (w *appendWork) small() bool { return len(w.events) < smallAppend }
+
+// loadStateByKeySQL reads the state of partitions by (asset key, partition key),
+// probing the primary key once per partition (a LATERAL subquery the planner
+// cannot flatten: joined freely, a planner without statistics reads every row of
+// the asset instead).
+const loadStateByKeySQL = `
+	SELECT ps.asset_id, ps.partition_key, ps.success_seq, ps.materialized_at, ps.data_version,
+	       ps.data_changed_seq, ps.input_seq, ps.code_version_id, ps.dep_set_id, ps.failed, ps.failed_seq, ps.last_seq
+	FROM unnest($1::text[], $2::text[]) AS k(key, partition_key)
+	JOIN assets a ON a.key = k.key,
+	LATERAL (SELECT * FROM partition_state ps WHERE ps.asset_id = a.id AND ps.partition_key = k.partition_key OFFSET 0) ps`
+
+// queueLoad adds to b the statements that advance the catalog clock by the number of
+// events, taking its lock, and read the synced definitions of the events' assets
+// and, when byKey, the stored state of the partitions they name.
+func (w *appendWork) queueLoad(b *pgx.Batch) {
+	seen := make(map[assets.Key]bool)
+	type pair struct{ key, partition string }
+	seenPair := make(map[pair]bool)
+	var pairKeys, pairPartitions []string
+	for i := range w.events {
+		e := &w.events[i]
+		// A key PostgreSQL cannot hold names no asset (Prepare says so), and must
+		// not reach the query.
+		if !isStorableText(string(e.Asset)) {
+			continue
+		}
+		if !seen[e.Asset] {
+			seen[e.Asset] = true
+			w.keys = append(w.keys, string(e.Asset))
+		}
+		if p := (pair{string(e.Asset), e.Partition}); w.byKey && !seenPair[p] && isStorableText(e.Partition) {
+			seenPair[p] = true
+			pairKeys, pairPartitions = append(pairKeys, p.key), append(pairPartitions, p.partition)
+		}
+	}
+	if w.lockFirst {
+		b.Queue(`SELECT seq FROM catalog_clock WHERE id = 1 FOR UPDATE`)
+	} else {
+		b.Queue(advanceClockSQL, int64(len(w.events)))
+	}
+	b.Queue(`SELECT id, key, partitions, partitions_seq, code_version, deps, is_source, removed_seq IS NOT NULL
+		FROM assets WHERE key = ANY($1::text[])`, w.keys)
+	if w.byKey {
+		b.Queue(loadStateByKeySQL, pairKeys, pairPartitions)
+	}
+}
+
+// load reads the results of the statements queueLoad queued.
+func (w *appendWork) load(results pgx.BatchResults) error {
+	n := int64(len(w.events))
+	if w.lockFirst {
+		n = 0
+	}
+	var end int64
+	if err := results.QueryRow().Scan(&end); err != nil {
+		return clockError(err)
+	}
+	w.watermark = end - n
+	rows, err := results.Query()
+	if err != nil {
+		return fmt.Errorf("read synced assets: %w", err)
+	}
+	if w.synced, err = w.s.scanSynced(rows, len(w.keys)); err != nil {
+		return fmt.Errorf("read synced assets: %w", err)
+	}
+	if !w.byKey {
+		return nil
+	}
+	rows, err = results.Query()
+	if err != nil {
+		return fmt.Errorf("read partition state: %w", err)
+	}
+	w.loaded = map[partitionKey]*partitionRow{}
+	err = scanPartitionRows(rows, func(k partitionKey) *partitionRow {
+		row := &partitionRow{partitionKey: k}
+		w.loaded[k] = row
+		return row
+	})
+	if err != nil {
+		return fmt.Errorf("read partition state: %w", err)
+	}
+	return nil
+}
+
+// scanPartitionRows reads partition_state rows of (asset_id, partition_key,
+// success_seq, materialized_at, data_version, data_changed_seq, input_seq,
+// code_version_id, dep_set_id, failed, failed_seq, last_seq) into the rows rowOf
+// returns (nil: skip the row).
+func scanPartitionRows(rows pgx.Rows, rowOf func(partitionKey) *partitionRow) error {
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			k              partitionKey
+			r              store.PartitionRecord
+			materializedAt pgtype.Timestamptz
+			dataVersion    pgtype.Text
+			codeID, depID  pgtype.Int4
+		)
+		if err := rows.Scan(&k.assetID, &k.partition, &r.SuccessSeq, &materializedAt, &dataVersion,
+			&r.DataChangedSeq, &r.InputSeq, &codeID, &depID, &r.Failed, &r.FailedSeq, &r.LastSeq); err != nil {
+			return err
+		}
+		row := rowOf(k)
+		if row == nil {
+			continue
+		}
+		r.MaterializedAt = materializedAt.Time.UTC()
+		r.DataVersion = dataVersion.String
+		row.rec = r
+		row.exists = true
+		row.hasCode = codeID.Valid && depID.Valid
+		row.code = codeIDs{version: codeID.Int32, deps: depID.Int32}
+	}
+	return rows.Err()
+}
+
+// prepare validates the events against the synced definitions, interns the code
+// of their materializations and folds them into the state of their partitions. A
+// bad event fails it with a *store.BadEventsError, unwrapped.
+func (w *appendWork) prepare(ctx context.Context, tx pgx.Tx) error {
+	unfit := unstorable(w.events)
+	prepared, err := store.Prepare(w.events, func(k assets.Key) *store.SyncedAsset { return w.synced[k] },
+		w.watermark, w.s.now())
+	for w.lenient && err != nil {
+		var bad *store.BadEventsError
+		if !errors.As(err, &bad) {
+			break
+		}
+		drop := map[int]bool{}
+		for _, e := range bad.Errors {
+			drop[e.N] = true
+		}
+		kept := make([]store.Event, 0, len(w.events))
+		for i, e := range w.events {
+			if !drop[i] {
+				kept = append(kept, e)
+			}
+		}
+		w.events = kept
+		prepared, err = store.Prepare(w.events, func(k assets.Key) *store.SyncedAsset { return w.synced[k] },
+			w.watermark, w.s.now())
+	}
 	if err != nil {
 		var bad *store.BadEventsError
 		if errors.As(err, &bad) {
 			mergeBadEvents(bad, unfit)
 		}
-		return nil, nil, err
+		return err
 	}
 	if len(unfit) > 0 {
 		bad := &store.BadEventsError{}
 		mergeBadEvents(bad, unfit)
-		return nil, nil, bad
+		return bad
 	}
 	for i := range prepared {
 		prepared[i].Error = storableText(prepared[i].Error)
 	}
-	in := newInterner(&s.cache)
-	codes, err := in.resolve(ctx, tx, prepared)
-	if err != nil {
-		return nil, nil, fmt.Errorf("intern code versions: %w", err)
+	w.prepared = prepared
+	w.in = newInterner(&w.s.cache)
+	if w.codes, err = w.in.resolve(ctx, tx, prepared); err != nil {
+		return fmt.Errorf("intern code versions: %w", err)
 	}
-	parts, err := loadTouched(ctx, tx, prepared)
-	if err != nil {
-		return nil, nil, fmt.Errorf("read partition state: %w", err)
+	if w.byKey {
+		w.parts = w.touchedByKey()
+	} else if w.parts, err = loadTouched(ctx, tx, prepared); err != nil {
+		return fmt.Errorf("read partition state: %w", err)
 	}
-	parts.fold(prepared, codes)
-	if len(prepared) < smallAppend {
-		// Every write in one pipelined batch: one round trip.
-		batch := &pgx.Batch{}
-		in.queue(batch)
-		for i := range prepared {
-			batch.Queue(insertEventSQL, eventValues(&prepared[i], codes[i])...)
+	w.parts.fold(prepared, w.codes)
+	return nil
+}
+
+// touchedByKey returns the touched partitions with the state load read by key.
+func (w *appendWork) touchedByKey() *touchedPartitions {
+	t := &touchedPartitions{index: make(map[partitionKey]int)}
+	for i := range w.prepared {
+		p := &w.prepared[i]
+		if !p.Kind.Touches() {
+			continue
 		}
-		for i := range parts.rows {
-			row := &parts.rows[i]
-			if row.exists {
-				batch.Queue(updateStateSQL, stateValues(row)...)
-			} else {
-				batch.Queue(insertStateSQL, stateValues(row)...)
-			}
+		k := partitionKey{p.AssetID, p.Partition}
+		if _, ok := t.index[k]; ok {
+			continue
 		}
-		if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-			return nil, nil, fmt.Errorf("write events and partition state: %w", err)
+		t.index[k] = len(t.rows)
+		row := partitionRow{partitionKey: k}
+		if loaded := w.loaded[k]; loaded != nil {
+			row = *loaded
 		}
-	} else {
-		if err := in.write(ctx, tx); err != nil {
-			return nil, nil, fmt.Errorf("record code versions: %w", err)
-		}
-		if err := writeEvents(ctx, tx, prepared, codes); err != nil {
-			return nil, nil, fmt.Errorf("write events: %w", err)
-		}
-		if err := parts.write(ctx, tx); err != nil {
-			return nil, nil, fmt.Errorf("write partition state: %w", err)
+		t.rows = append(t.rows, row)
+	}
+	return t
+}
+
+// queueWrites adds every write of a small append to b: new code versions and dep
+// sets, the events, the partition state.
+func (w *appendWork) queueWrites(b *pgx.Batch) {
+	if w.lockFirst && len(w.prepared) > 0 {
+		b.Queue(advanceClockSQL, int64(len(w.prepared)))
+	}
+	w.in.queue(b)
+	for i := range w.prepared {
+		b.Queue(insertEventSQL, eventValues(&w.prepared[i], w.codes[i])...)
+	}
+	for i := range w.parts.rows {
+		row := &w.parts.rows[i]
+		if row.exists {
+			b.Queue(updateStateSQL, stateValues(row)...)
+		} else {
+			b.Queue(insertStateSQL, stateValues(row)...)
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, nil, fmt.Errorf("commit: %w", err)
+}
+
+// write does the writes of a large append, with COPY.
+func (w *appendWork) write(ctx context.Context, tx pgx.Tx) error {
+	if w.lockFirst && len(w.prepared) > 0 {
+		if _, err := tx.Exec(ctx, advanceClockSQL, int64(len(w.prepared))); err != nil {
+			return clockError(err)
+		}
 	}
-	out := make([]store.Event, len(prepared))
-	for i := range prepared {
-		out[i] = prepared[i].Event
+	if err := w.in.write(ctx, tx); err != nil {
+		return fmt.Errorf("record code versions: %w", err)
 	}
-	return out, in.tables, nil
+	if err := writeEvents(ctx, tx, w.prepared, w.codes); err != nil {
+		return fmt.Errorf("write events: %w", err)
+	}
+	if err := w.parts.write(ctx, tx); err != nil {
+		return fmt.Errorf("write partition state: %w", err)
+	}
+	return nil
+}
+
+// recorded returns the events as prepared for the log.
+func (w *appendWork) recorded() []store.Event {
+	out := make([]store.Event, len(w.prepared))
+	for i := range w.prepared {
+		out[i] = w.prepared[i].Event
+	}
+	return out
 }
 
 // maxReportedErrors caps the bad events a BadEventsError lists, as store.Prepare does.
@@ -212,44 +471,6 @@ func hasNULEscape(j []byte) bool {
 		}
 		off = i + len(esc)
 	}
-}
-
-// lockAndLoadSynced advances the catalog clock by len(events) seqs, taking its
-// lock, and then reads the synced definitions of the assets the events name. The
-// two statements go in one round trip; the server runs them in order, so the
-// definitions are read after the lock is held and a concurrent sync is either
-// wholly visible or not at all. It returns the watermark before the advance.
-func (s *Store) lockAndLoadSynced(ctx context.Context, tx pgx.Tx, events []store.Event) (int64, map[assets.Key]*store.SyncedAsset, error) {
-	seen := make(map[assets.Key]bool)
-	var keys []string
-	for i := range events {
-		// A key PostgreSQL cannot hold names no asset (Prepare says so), and must
-		// not reach the query.
-		if k := events[i].Asset; !seen[k] && isStorableText(string(k)) {
-			seen[k] = true
-			keys = append(keys, string(k))
-		}
-	}
-	n := int64(len(events))
-	batch := &pgx.Batch{}
-	batch.Queue(advanceClockSQL, n)
-	batch.Queue(`SELECT id, key, partitions, partitions_seq, code_version, deps, is_source, removed_seq IS NOT NULL
-		FROM assets WHERE key = ANY($1::text[])`, keys)
-	results := tx.SendBatch(ctx, batch)
-	defer results.Close()
-	var end int64
-	if err := results.QueryRow().Scan(&end); err != nil {
-		return 0, nil, clockError(err)
-	}
-	rows, err := results.Query()
-	if err != nil {
-		return 0, nil, fmt.Errorf("read synced assets: %w", err)
-	}
-	synced, err := s.scanSynced(rows, len(keys))
-	if err != nil {
-		return 0, nil, fmt.Errorf("read synced assets: %w", err)
-	}
-	return end - n, synced, results.Close()
 }
 
 func (s *Store) scanSynced(rows pgx.Rows, n int) (map[assets.Key]*store.SyncedAsset, error) {

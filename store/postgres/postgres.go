@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +25,11 @@ type Store struct {
 	// cache holds facts read from committed rows that never change once committed,
 	// so Append need not re-read or re-parse them.
 	cache cache
+
+	// closed is closed by Close: it stops the listeners (Listen), which hold
+	// connections of their own outside the pool.
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 var _ store.Store = (*Store)(nil)
@@ -83,7 +89,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store %q: %w", redact(rawURL), err)
 	}
-	s := &Store{pool: pool, now: o.now}
+	s := &Store{pool: pool, now: o.now, closed: make(chan struct{})}
 	if o.migrate {
 		if _, err := s.Migrate(ctx); err != nil {
 			pool.Close()
@@ -100,9 +106,11 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 // tables in the same database (runs, steps, leases).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// Close releases the store's connections. It waits for connections in use to be
-// returned to the pool.
+// Close releases the store's connections, and stops its listeners (their
+// channels are closed). It waits for connections in use to be returned to the
+// pool.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
 	s.pool.Close()
 	return nil
 }

@@ -213,15 +213,26 @@ func readFullStates(ctx context.Context, tx pgx.Tx, filter assetFilter) (map[ass
 // readCodeLists fills CodeVersions and DepSets of the assets filter selects, each
 // indexed by its per-asset id. stateOf returns an asset's state (nil: skip).
 func readCodeLists(ctx context.Context, tx pgx.Tx, filter assetFilter, stateOf func(int64) *store.AssetState) error {
-	rows, err := tx.Query(ctx, `
-		SELECT cv.asset_id, cv.id, cv.code_version, false FROM code_versions cv JOIN assets a ON a.id = cv.asset_id
-		WHERE `+filter.where+`
-		UNION ALL
-		SELECT ds.asset_id, ds.id, ds.deps, true FROM dep_sets ds JOIN assets a ON a.id = ds.asset_id
-		WHERE `+filter.where, filter.args...)
+	rows, err := tx.Query(ctx, codeListsSQL(filter), filter.args...)
 	if err != nil {
 		return fmt.Errorf("read code versions: %w", err)
 	}
+	return scanCodeLists(rows, stateOf)
+}
+
+// codeListsSQL reads the code versions and dep sets of the assets filter selects,
+// as (asset_id, id, value, is_dep_set) for scanCodeLists.
+func codeListsSQL(filter assetFilter) string {
+	return `
+		SELECT cv.asset_id, cv.id, cv.code_version, false FROM code_versions cv JOIN assets a ON a.id = cv.asset_id
+		WHERE ` + filter.where + `
+		UNION ALL
+		SELECT ds.asset_id, ds.id, ds.deps, true FROM dep_sets ds JOIN assets a ON a.id = ds.asset_id
+		WHERE ` + filter.where
+}
+
+// scanCodeLists reads the rows of codeListsSQL into the states stateOf returns.
+func scanCodeLists(rows pgx.Rows, stateOf func(int64) *store.AssetState) error {
 	defer rows.Close()
 	for rows.Next() {
 		var (

@@ -61,15 +61,10 @@ func insertSQL(head string, width, rows int, tail string) string {
 }
 
 var (
-	insertEventSQL       = insertSQL(insertEventHead, insertEventWidth, 1, "")
-	insertEventsSQL      = insertSQL(insertEventHead, insertEventWidth, batchRows, "")
-	upsertPartitionSQL   = insertSQL(upsertPartitionHead, upsertPartitionWidth, 1, upsertPartitionTail)
-	upsertPartitionsSQL  = insertSQL(upsertPartitionHead, upsertPartitionWidth, batchRows, upsertPartitionTail)
-	appendStatementsSQLs = []string{
-		advanceClockSQL, lookupAssetSQL, loadPartitionsSQL,
-		insertEventSQL, insertEventsSQL, upsertPartitionSQL, upsertPartitionsSQL,
-		internTables[internCodeVersion].lookup, internTables[internDepSet].lookup,
-	}
+	insertEventSQL      = insertSQL(insertEventHead, insertEventWidth, 1, "")
+	insertEventsSQL     = insertSQL(insertEventHead, insertEventWidth, batchRows, "")
+	upsertPartitionSQL  = insertSQL(upsertPartitionHead, upsertPartitionWidth, 1, upsertPartitionTail)
+	upsertPartitionsSQL = insertSQL(upsertPartitionHead, upsertPartitionWidth, batchRows, upsertPartitionTail)
 )
 
 // partitionRow is the state of one (asset, partition) while an Append folds its
@@ -96,20 +91,10 @@ func (s *Store) Append(ctx context.Context, events []store.Event) ([]store.Event
 	if len(events) > store.MaxEventsPerAppend {
 		return nil, fmt.Errorf("append %d events: at most %d at once", len(events), store.MaxEventsPerAppend)
 	}
-	shared, err := s.writeStatements(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("append %d events: %w", len(events), err)
-	}
-	var (
-		out      []store.Event
-		interned map[internKey]uint32
-	)
-	err = s.inWriteTx(ctx, func(tx *sql.Tx) error {
-		a := &appender{s: s, tx: tx, shared: shared, interned: make(map[internKey]uint32)}
-		defer a.close()
+	var out []store.Event
+	err := s.withWriteTx(ctx, func(w *writeTx) error {
 		var err error
-		out, err = a.append(ctx, events)
-		interned = a.interned
+		out, err = w.append(ctx, events)
 		return err
 	})
 	if err != nil {
@@ -119,37 +104,80 @@ func (s *Store) Append(ctx context.Context, events []store.Event) ([]store.Event
 		}
 		return nil, fmt.Errorf("append %d events: %w", len(events), err)
 	}
-	// Only now that they are committed may ids this transaction created be cached.
-	s.rememberInterned(interned)
 	return out, nil
 }
 
-// writeStatements returns Append's statements, prepared on the writer connection
-// once and reused by every transaction. They are prepared outside any
-// transaction: the writer's only connection is taken while one is open.
-func (s *Store) writeStatements(ctx context.Context) (map[string]*sql.Stmt, error) {
+// maxStatements bounds the writer's prepared statements. Write transactions use
+// a fixed set of queries, far fewer; the bound only guards against a bug that
+// would build a new query per call.
+const maxStatements = 512
+
+// sharedStatements returns the writer's prepared statements. The map is never
+// modified (learnStatements replaces it), so transactions read it without a lock.
+func (s *Store) sharedStatements() map[string]*sql.Stmt {
 	s.stmtsMu.Lock()
 	defer s.stmtsMu.Unlock()
-	if s.stmts != nil {
-		return s.stmts, nil
-	}
-	stmts := make(map[string]*sql.Stmt, len(appendStatementsSQLs))
-	for _, query := range appendStatementsSQLs {
-		st, err := s.write.PrepareContext(ctx, query)
-		if err != nil {
-			for _, st := range stmts {
-				st.Close()
-			}
-			return nil, fmt.Errorf("prepare statement: %w", err)
-		}
-		stmts[query] = st
-	}
-	s.stmts = stmts
-	return stmts, nil
+	return s.stmts
 }
 
-// appender is one Append's write transaction and the statements it uses.
-type appender struct {
+// learnStatements prepares queries on the writer connection, for every later
+// transaction to reuse: a query a write transaction had to prepare for itself is
+// prepared once for all right after it. It runs outside any transaction, since
+// the writer's only connection is taken while one is open. A query that fails to
+// prepare (a table not migrated yet) is simply left to be prepared per
+// transaction.
+func (s *Store) learnStatements(ctx context.Context, queries []string) {
+	s.stmtsMu.Lock()
+	defer s.stmtsMu.Unlock()
+	if s.stmtsClosed || len(s.stmts)+len(queries) > maxStatements {
+		return
+	}
+	next := make(map[string]*sql.Stmt, len(s.stmts)+len(queries))
+	for query, st := range s.stmts {
+		next[query] = st
+	}
+	for _, query := range queries {
+		if next[query] != nil {
+			continue
+		}
+		st, err := s.write.PrepareContext(context.WithoutCancel(ctx), query)
+		if err != nil {
+			continue
+		}
+		next[query] = st
+	}
+	s.stmts = next
+}
+
+// withWriteTx runs fn in a write transaction (see inWriteTx) with the writer's
+// prepared statements, and commits when fn returns nil. Ids of code versions and
+// dep sets fn interned are cached only once they are committed.
+func (s *Store) withWriteTx(ctx context.Context, fn func(w *writeTx) error) error {
+	shared := s.sharedStatements()
+	var (
+		interned map[internKey]uint32
+		missed   []string
+	)
+	err := s.inWriteTx(ctx, func(tx *sql.Tx) error {
+		w := &writeTx{s: s, tx: tx, shared: shared, interned: make(map[internKey]uint32)}
+		defer w.close()
+		err := fn(w)
+		interned, missed = w.interned, w.missed
+		return err
+	})
+	if len(missed) > 0 {
+		s.learnStatements(ctx, missed)
+	}
+	if err != nil {
+		return err
+	}
+	s.rememberInterned(interned)
+	return nil
+}
+
+// writeTx is a write transaction and the statements it uses: Append's, and the
+// queue's, which append events in the same transactions as their own writes.
+type writeTx struct {
 	s  *Store
 	tx *sql.Tx
 	// shared are the writer's prepared statements (never modified); stmts are
@@ -158,38 +186,42 @@ type appender struct {
 	stmts  map[string]*sql.Stmt
 	// interned holds the ids this transaction looked up or created.
 	interned map[internKey]uint32
+	// missed lists the queries that had no shared statement.
+	missed []string
 }
 
-func (a *appender) close() {
-	for _, st := range a.stmts {
+func (w *writeTx) close() {
+	for _, st := range w.stmts {
 		st.Close()
 	}
 }
 
 // stmt returns query as a statement of the transaction: the writer's prepared
-// statement when there is one, else prepared now, once per transaction.
-func (a *appender) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	if st, ok := a.stmts[query]; ok {
+// statement when there is one, else prepared now, once per transaction (and for
+// every later transaction once this one ends).
+func (w *writeTx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[query]; ok {
 		return st, nil
 	}
 	var st *sql.Stmt
-	if shared := a.shared[query]; shared != nil {
-		st = a.tx.StmtContext(ctx, shared)
+	if shared := w.shared[query]; shared != nil {
+		st = w.tx.StmtContext(ctx, shared)
 	} else {
 		var err error
-		if st, err = a.tx.PrepareContext(ctx, query); err != nil {
+		if st, err = w.tx.PrepareContext(ctx, query); err != nil {
 			return nil, fmt.Errorf("prepare statement: %w", err)
 		}
+		w.missed = append(w.missed, query)
 	}
-	if a.stmts == nil {
-		a.stmts = make(map[string]*sql.Stmt)
+	if w.stmts == nil {
+		w.stmts = make(map[string]*sql.Stmt)
 	}
-	a.stmts[query] = st
+	w.stmts[query] = st
 	return st, nil
 }
 
-func (a *appender) append(ctx context.Context, events []store.Event) ([]store.Event, error) {
-	clock, err := a.stmt(ctx, advanceClockSQL)
+func (w *writeTx) append(ctx context.Context, events []store.Event) ([]store.Event, error) {
+	clock, err := w.stmt(ctx, advanceClockSQL)
 	if err != nil {
 		return nil, err
 	}
@@ -198,16 +230,16 @@ func (a *appender) append(ctx context.Context, events []store.Event) ([]store.Ev
 		return nil, fmt.Errorf("advance catalog clock: %w", err)
 	}
 	watermark := last - int64(len(events))
-	synced, err := a.loadSynced(ctx, events)
+	synced, err := w.loadSynced(ctx, events)
 	if err != nil {
 		return nil, err
 	}
-	prepared, err := store.Prepare(events, func(k assets.Key) *store.SyncedAsset { return synced[k] }, watermark, a.s.now())
+	prepared, err := store.Prepare(events, func(k assets.Key) *store.SyncedAsset { return synced[k] }, watermark, w.s.now())
 	if err != nil {
 		return nil, err
 	}
 
-	rows, touched, err := a.loadPartitions(ctx, prepared)
+	rows, touched, err := w.loadPartitions(ctx, prepared)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +247,7 @@ func (a *appender) append(ctx context.Context, events []store.Event) ([]store.Ev
 	for i := range prepared {
 		p := &prepared[i]
 		if p.Kind == store.Materialization {
-			if eventCode[i], err = a.internCode(ctx, p.AssetID, p.Code); err != nil {
+			if eventCode[i], err = w.internCode(ctx, p.AssetID, p.Code); err != nil {
 				return nil, err
 			}
 		}
@@ -232,10 +264,10 @@ func (a *appender) append(ctx context.Context, events []store.Event) ([]store.Ev
 		}
 	}
 
-	if err := a.insertEvents(ctx, prepared, eventCode); err != nil {
+	if err := w.insertEvents(ctx, prepared, eventCode); err != nil {
 		return nil, err
 	}
-	if err := a.upsertPartitions(ctx, touched); err != nil {
+	if err := w.upsertPartitions(ctx, touched); err != nil {
 		return nil, err
 	}
 	out := make([]store.Event, len(prepared))
@@ -246,10 +278,10 @@ func (a *appender) append(ctx context.Context, events []store.Event) ([]store.Ev
 }
 
 // loadSynced reads the definitions of the assets events name, as last synced.
-func (a *appender) loadSynced(ctx context.Context, events []store.Event) (map[assets.Key]*store.SyncedAsset, error) {
+func (w *writeTx) loadSynced(ctx context.Context, events []store.Event) (map[assets.Key]*store.SyncedAsset, error) {
 	synced := make(map[assets.Key]*store.SyncedAsset)
 	seen := make(map[assets.Key]bool)
-	query, err := a.stmt(ctx, lookupAssetSQL)
+	query, err := w.stmt(ctx, lookupAssetSQL)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +305,7 @@ func (a *appender) loadSynced(ctx context.Context, events []store.Event) (map[as
 		}
 		sa.Code.Deps = store.SplitKeys(deps)
 		if partitions.Valid {
-			if sa.Partitions, err = a.s.parsePartitions(partitions.String); err != nil {
+			if sa.Partitions, err = w.s.parsePartitions(partitions.String); err != nil {
 				return nil, fmt.Errorf("asset %s: %w", key, err)
 			}
 		}
@@ -310,7 +342,7 @@ func (s *Store) parsePartitions(stored string) (*assets.Partitions, error) {
 // loadPartitions reads the stored state of every partition the events touch, one
 // query per asset, and starts empty ones for those without. touched lists them in
 // the order the events first touch them.
-func (a *appender) loadPartitions(ctx context.Context, prepared []store.PreparedEvent) (map[partitionRef]*partitionRow, []*partitionRow, error) {
+func (w *writeTx) loadPartitions(ctx context.Context, prepared []store.PreparedEvent) (map[partitionRef]*partitionRow, []*partitionRow, error) {
 	rows := make(map[partitionRef]*partitionRow)
 	var touched []*partitionRow
 	keysOf := make(map[int64][]string)
@@ -333,19 +365,19 @@ func (a *appender) loadPartitions(ctx context.Context, prepared []store.Prepared
 		}
 		keysOf[p.AssetID] = append(keysOf[p.AssetID], p.Partition)
 	}
-	query, err := a.stmt(ctx, loadPartitionsSQL)
+	query, err := w.stmt(ctx, loadPartitionsSQL)
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, assetID := range assetOrder {
-		if err := a.loadAssetPartitions(ctx, query, assetID, keysOf[assetID], rows); err != nil {
+		if err := w.loadAssetPartitions(ctx, query, assetID, keysOf[assetID], rows); err != nil {
 			return nil, nil, err
 		}
 	}
 	return rows, touched, nil
 }
 
-func (a *appender) loadAssetPartitions(ctx context.Context, query *sql.Stmt, assetID int64, keys []string, rows map[partitionRef]*partitionRow) error {
+func (w *writeTx) loadAssetPartitions(ctx context.Context, query *sql.Stmt, assetID int64, keys []string, rows map[partitionRef]*partitionRow) error {
 	found, err := query.QueryContext(ctx, assetID, jsonArray(keys))
 	if err != nil {
 		return fmt.Errorf("read partition state: %w", err)
@@ -386,8 +418,8 @@ func (a *appender) loadAssetPartitions(ctx context.Context, query *sql.Stmt, ass
 	return nil
 }
 
-func (a *appender) insertEvents(ctx context.Context, prepared []store.PreparedEvent, codes []internedCode) error {
-	batch := a.newBatch(insertEventSQL, insertEventsSQL, insertEventWidth)
+func (w *writeTx) insertEvents(ctx context.Context, prepared []store.PreparedEvent, codes []internedCode) error {
+	batch := w.newBatch(insertEventSQL, insertEventsSQL, insertEventWidth)
 	for i := range prepared {
 		p := &prepared[i]
 		var inputSeq, codeVersion, depSetID, metadata any
@@ -410,8 +442,8 @@ func (a *appender) insertEvents(ctx context.Context, prepared []store.PreparedEv
 	return nil
 }
 
-func (a *appender) upsertPartitions(ctx context.Context, rows []*partitionRow) error {
-	batch := a.newBatch(upsertPartitionSQL, upsertPartitionsSQL, upsertPartitionWidth)
+func (w *writeTx) upsertPartitions(ctx context.Context, rows []*partitionRow) error {
+	batch := w.newBatch(upsertPartitionSQL, upsertPartitionsSQL, upsertPartitionWidth)
 	for _, row := range rows {
 		r := &row.rec
 		var materializedAt, dataVersion any
@@ -432,14 +464,17 @@ func (a *appender) upsertPartitions(ctx context.Context, rows []*partitionRow) e
 
 // rowBatch collects rows for an INSERT and writes them batchRows at a time.
 type rowBatch struct {
-	a         *appender
+	w         *writeTx
 	one, many string // the statements for one row and for batchRows rows
 	width     int
 	args      []any
+	// affected counts the rows the statements changed (an upsert that does
+	// nothing changes none).
+	affected int64
 }
 
-func (a *appender) newBatch(one, many string, width int) *rowBatch {
-	return &rowBatch{a: a, one: one, many: many, width: width, args: make([]any, 0, width*batchRows)}
+func (w *writeTx) newBatch(one, many string, width int) *rowBatch {
+	return &rowBatch{w: w, one: one, many: many, width: width, args: make([]any, 0, width*batchRows)}
 }
 
 func (b *rowBatch) add(ctx context.Context, values ...any) error {
@@ -454,25 +489,38 @@ func (b *rowBatch) add(ctx context.Context, values ...any) error {
 func (b *rowBatch) flush(ctx context.Context) error {
 	defer func() { b.args = b.args[:0] }()
 	if len(b.args) == b.width*batchRows {
-		st, err := b.a.stmt(ctx, b.many)
+		st, err := b.w.stmt(ctx, b.many)
 		if err != nil {
 			return err
 		}
-		_, err = st.ExecContext(ctx, b.args...)
-		return err
+		res, err := st.ExecContext(ctx, b.args...)
+		if err != nil {
+			return err
+		}
+		return b.count(res)
 	}
 	// A partial batch goes row by row, so that only two statements are ever
 	// prepared, whatever the batch sizes.
-	st, err := b.a.stmt(ctx, b.one)
+	st, err := b.w.stmt(ctx, b.one)
 	if err != nil {
 		return err
 	}
 	for row := b.args; len(row) > 0; row = row[b.width:] {
-		if _, err := st.ExecContext(ctx, row[:b.width]...); err != nil {
+		res, err := st.ExecContext(ctx, row[:b.width]...)
+		if err != nil {
+			return err
+		}
+		if err := b.count(res); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (b *rowBatch) count(res sql.Result) error {
+	n, err := res.RowsAffected()
+	b.affected += n
+	return err
 }
 
 func nullUUID(id uuid.UUID) any {

@@ -49,30 +49,30 @@ var internTables = [...]struct{ lookup, next, insert string }{
 }
 
 // internCode returns the ids of code for an asset, creating them when new.
-func (a *appender) internCode(ctx context.Context, assetID int64, code *store.Code) (internedCode, error) {
-	codeID, err := a.intern(ctx, internKey{assetID, internCodeVersion, code.Version})
+func (w *writeTx) internCode(ctx context.Context, assetID int64, code *store.Code) (internedCode, error) {
+	codeID, err := w.intern(ctx, internKey{assetID, internCodeVersion, code.Version})
 	if err != nil {
 		return internedCode{}, err
 	}
-	depSetID, err := a.intern(ctx, internKey{assetID, internDepSet, store.JoinKeys(code.Deps)})
+	depSetID, err := w.intern(ctx, internKey{assetID, internDepSet, store.JoinKeys(code.Deps)})
 	if err != nil {
 		return internedCode{}, err
 	}
 	return internedCode{int64(codeID), int64(depSetID)}, nil
 }
 
-func (a *appender) intern(ctx context.Context, key internKey) (uint32, error) {
-	if id, ok := a.interned[key]; ok {
+func (w *writeTx) intern(ctx context.Context, key internKey) (uint32, error) {
+	if id, ok := w.interned[key]; ok {
 		return id, nil
 	}
-	a.s.internMu.Lock()
-	id, ok := a.s.interned[key]
-	a.s.internMu.Unlock()
+	w.s.internMu.Lock()
+	id, ok := w.s.interned[key]
+	w.s.internMu.Unlock()
 	if ok {
 		return id, nil
 	}
 	table := internTables[key.kind]
-	lookup, err := a.stmt(ctx, table.lookup)
+	lookup, err := w.stmt(ctx, table.lookup)
 	if err != nil {
 		return 0, err
 	}
@@ -80,19 +80,19 @@ func (a *appender) intern(ctx context.Context, key internKey) (uint32, error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, sql.ErrNoRows):
-		if id, err = a.insertInterned(ctx, key); err != nil {
+		if id, err = w.insertInterned(ctx, key); err != nil {
 			return 0, err
 		}
 	default:
 		return 0, fmt.Errorf("look up %s: %w", key.describe(), err)
 	}
-	a.interned[key] = id
+	w.interned[key] = id
 	return id, nil
 }
 
-func (a *appender) insertInterned(ctx context.Context, key internKey) (uint32, error) {
+func (w *writeTx) insertInterned(ctx context.Context, key internKey) (uint32, error) {
 	table := internTables[key.kind]
-	next, err := a.stmt(ctx, table.next)
+	next, err := w.stmt(ctx, table.next)
 	if err != nil {
 		return 0, err
 	}
@@ -100,7 +100,7 @@ func (a *appender) insertInterned(ctx context.Context, key internKey) (uint32, e
 	if err := next.QueryRowContext(ctx, key.assetID).Scan(&id); err != nil {
 		return 0, fmt.Errorf("number %s: %w", key.describe(), err)
 	}
-	insert, err := a.stmt(ctx, table.insert)
+	insert, err := w.stmt(ctx, table.insert)
 	if err != nil {
 		return 0, err
 	}

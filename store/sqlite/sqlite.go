@@ -37,14 +37,23 @@ type Store struct {
 	internMu sync.Mutex
 	interned map[internKey]uint32
 
-	// stmts are Append's statements, prepared once on the writer connection.
-	stmtsMu sync.Mutex
-	stmts   map[string]*sql.Stmt
+	// stmts are the writer's statements, prepared once on the writer connection
+	// (see learnStatements); stmtsClosed is set by Close.
+	stmtsMu     sync.Mutex
+	stmts       map[string]*sql.Stmt
+	stmtsClosed bool
 
 	// parsed caches parsed partitions definitions by their stored JSON, which
 	// determines them completely.
 	parsedMu sync.Mutex
 	parsed   map[string]*assets.Partitions
+
+	// listeners are the channels Listen returned that are still open; closed is
+	// closed by Close, which ends them all.
+	listenMu  sync.Mutex
+	listeners map[chan struct{}]struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 var _ store.Store = (*Store)(nil)
@@ -77,7 +86,8 @@ func WithReaders(n int) Option {
 }
 
 // WithClock sets the clock used for the times the store records (event times
-// left zero, definition change times). Default time.Now.
+// left zero, definition change times) and for the engine queue's leases, claims
+// and retry backoffs, so tests can move time forward. Default time.Now.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
 // memoryPath names a private in-memory database instead of a file.
@@ -96,6 +106,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		now:      cfg.now,
 		interned: make(map[internKey]uint32),
 		parsed:   make(map[string]*assets.Partitions),
+		closed:   make(chan struct{}),
 	}
 	var err error
 	if path == memoryPath {
@@ -181,12 +192,13 @@ func (s *Store) Close() error {
 	// Let SQLite refresh its query planner statistics where they went stale;
 	// cheap, and recommended before closing a connection.
 	_, _ = s.write.Exec("PRAGMA optimize")
+	s.closeListeners()
 	var err error
 	s.stmtsMu.Lock()
 	for _, st := range s.stmts {
 		err = errors.Join(err, st.Close())
 	}
-	s.stmts = nil
+	s.stmts, s.stmtsClosed = nil, true
 	s.stmtsMu.Unlock()
 	err = errors.Join(err, s.write.Close())
 	if s.read != s.write {

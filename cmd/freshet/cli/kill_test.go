@@ -20,7 +20,7 @@ var (
 )
 
 // binary builds the freshet binary once per test process.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := tempDirOutsideTest()

@@ -80,3 +80,31 @@ func TestURLFailsClearlyWithoutServer(t *testing.T) {
 		t.Errorf("failure message %q shows the password", r.msg)
 	}
 }
+
+// A server of the test's own keeps committed data across a restart.
+func TestStartServerAndRestart(t *testing.T) {
+	t.Parallel()
+	srv := StartServer(t)
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)`); err != nil {
+		t.Fatal(err)
+	}
+	srv.Restart()
+	if _, err := conn.Exec(ctx, `SELECT 1`); err == nil {
+		t.Error("a connection survived the restart")
+	}
+	conn.Close(ctx)
+	conn, err = pgx.Connect(ctx, srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var x int
+	if err := conn.QueryRow(ctx, `SELECT x FROM kept`).Scan(&x); err != nil || x != 42 {
+		t.Errorf("after the restart: %d, %v", x, err)
+	}
+}

@@ -1,0 +1,313 @@
+package materialize_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/freshetdev/freshet/assets"
+	"github.com/freshetdev/freshet/graph"
+	"github.com/freshetdev/freshet/materialize"
+	"github.com/freshetdev/freshet/store"
+)
+
+// queueStores returns a fresh catalog of each kind, with its queue.
+func queueStores(t testing.TB) map[string]materialize.QueueStore {
+	t.Helper()
+	out := map[string]materialize.QueueStore{}
+	for name, s := range openStores(t) {
+		q, ok := s.(materialize.QueueStore)
+		if !ok {
+			t.Fatalf("%s store has no queue", name)
+		}
+		out[name] = q
+	}
+	return out
+}
+
+// funcAsset is an unpartitioned or daily asset built by fn.
+func funcAsset(key string, parts *assets.Partitions, fn func(context.Context, assets.StepInput) (assets.StepOutput, error), deps ...string) *assets.Asset {
+	a := &assets.Asset{Key: assets.Key(key), Partitions: parts, CodeVersion: "1",
+		Compute: assets.FuncCompute{Name: key, Fn: fn}}
+	for _, d := range deps {
+		a.Deps = append(a.Deps, assets.Dep{Asset: assets.Key(d)})
+	}
+	return a
+}
+
+// materializeAll plans everything of g at now, records the run and works it with
+// a worker until it ends, returning the run.
+func materializeAll(t *testing.T, q materialize.QueueStore, g *graph.Graph, now time.Time, force bool) *store.Run {
+	t.Helper()
+	ctx := context.Background()
+	cat, err := materialize.LoadCatalog(ctx, q, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := materialize.Compute(g, cat.State(), materialize.Request{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nr := plan.NewRun(materialize.RunOptions{Trigger: store.TriggerManual, Selection: "*", Force: force, PlannedSeq: cat.State().Seq})
+	if len(nr.Steps) == 0 {
+		return nil
+	}
+	run, err := q.CreateRun(ctx, nr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return work(t, q, g, run.ID, 4)
+}
+
+// work runs a worker until run id ends.
+func work(t *testing.T, q materialize.QueueStore, g *graph.Graph, id [16]byte, parallel int) *store.Run {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := materialize.NewWorker(q, g, t.TempDir(), &materialize.Executors{})
+	w.Parallel, w.Poll = parallel, 20*time.Millisecond
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	}()
+	for {
+		run, err := q.GetRun(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.Status.Done() {
+			return run
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestWorkerRunsThePlanAndReplanIsEmpty(t *testing.T) {
+	t.Parallel()
+	for name, q := range queueStores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			daily, _ := assets.NewPartitions(assets.PartitionsSpec{Granularity: assets.Daily, Start: "2026-01-01"})
+			var mu sync.Mutex
+			built := map[string]int{}
+			fn := func(_ context.Context, in assets.StepInput) (assets.StepOutput, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, p := range in.PartitionKeys {
+					built[string(in.Asset)+" "+p]++
+				}
+				if len(in.PartitionKeys) == 0 {
+					built[string(in.Asset)]++
+				}
+				return assets.StepOutput{DataVersion: "v1", Metadata: map[string]any{"rows": 3}}, nil
+			}
+			up := funcAsset("up", daily, fn)
+			down := funcAsset("down", daily, fn, "up")
+			down.Batch.MaxPartitions = 3
+			total := funcAsset("total", nil, fn, "down")
+			defs := &assets.Definitions{Assets: []*assets.Asset{up, down, total}}
+			g := syncGraph(t, q, defs)
+			now := time.Date(2026, 1, 11, 0, 0, 0, 0, time.UTC) // 10 days
+			run := materializeAll(t, q, g, now, false)
+			if run == nil || run.Status != store.RunSucceeded {
+				t.Fatalf("run: %+v", run)
+			}
+			if len(built) != 21 {
+				t.Errorf("built %d partitions, want 21: %v", len(built), built)
+			}
+			for k, n := range built {
+				if n != 1 {
+					t.Errorf("%s built %d times", k, n)
+				}
+			}
+			if again := materializeAll(t, q, g, now, false); again != nil {
+				t.Errorf("re-plan after a full run is not empty: run %+v", again)
+			}
+			// Forced: everything rebuilt, with the same data versions, so nothing
+			// downstream of a rebuilt partition ends stale.
+			run = materializeAll(t, q, g, now, true)
+			if run == nil || run.Status != store.RunSucceeded {
+				t.Fatalf("forced run: %+v", run)
+			}
+			if built["up 2026-01-01"] != 2 || built["total"] != 2 {
+				t.Errorf("forced run did not rebuild: %v", built)
+			}
+			if again := materializeAll(t, q, g, now, false); again != nil {
+				t.Errorf("re-plan after a forced run is not empty")
+			}
+		})
+	}
+}
+
+// A step whose inputs turn out unchanged is skipped: the upstream is rebuilt
+// because its code changed, reports the same data version, and the downstream
+// step planned behind it is SKIPPED_FRESH instead of run.
+func TestWorkerSkipsStepsWhoseInputsDidNotChange(t *testing.T) {
+	t.Parallel()
+	for name, q := range queueStores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var downRuns atomic.Int32
+			same := func(context.Context, assets.StepInput) (assets.StepOutput, error) {
+				return assets.StepOutput{DataVersion: "same"}, nil
+			}
+			up := funcAsset("up", nil, same)
+			down := funcAsset("down", nil, func(context.Context, assets.StepInput) (assets.StepOutput, error) {
+				downRuns.Add(1)
+				return assets.StepOutput{}, nil
+			}, "up")
+			defs := &assets.Definitions{Assets: []*assets.Asset{up, down}}
+			g := syncGraph(t, q, defs)
+			now := time.Now()
+			if run := materializeAll(t, q, g, now, false); run.Status != store.RunSucceeded {
+				t.Fatalf("first run %s", run.Status)
+			}
+			up.CodeVersion = "2"
+			g = syncGraph(t, q, defs)
+			run := materializeAll(t, q, g, now, false)
+			if run == nil || run.Status != store.RunSucceeded {
+				t.Fatalf("second run: %+v", run)
+			}
+			if run.Counts[store.StepSucceeded] != 1 || run.Counts[store.StepSkippedFresh] != 1 {
+				t.Errorf("counts %v: want up rebuilt and down skipped fresh", run.Counts)
+			}
+			if n := downRuns.Load(); n != 1 {
+				t.Errorf("down ran %d times; want once (the first run)", n)
+			}
+		})
+	}
+}
+
+func TestWorkerRetriesThenFailsForGood(t *testing.T) {
+	t.Parallel()
+	for name, q := range queueStores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var flakyCalls, brokenCalls atomic.Int32
+			flaky := funcAsset("flaky", nil, func(context.Context, assets.StepInput) (assets.StepOutput, error) {
+				if flakyCalls.Add(1) <= 2 {
+					return assets.StepOutput{}, errors.New("service unavailable")
+				}
+				return assets.StepOutput{}, nil
+			})
+			flaky.Retries = assets.Retries{Max: 3, Backoff: time.Millisecond}
+			broken := funcAsset("broken", nil, func(context.Context, assets.StepInput) (assets.StepOutput, error) {
+				brokenCalls.Add(1)
+				return assets.StepOutput{}, errors.New("relation orders does not exist")
+			})
+			broken.Retries = assets.Retries{Max: 1, Backoff: time.Millisecond}
+			after := funcAsset("after", nil, func(context.Context, assets.StepInput) (assets.StepOutput, error) {
+				t.Error("a step downstream of a failed one ran")
+				return assets.StepOutput{}, nil
+			}, "broken")
+			g := syncGraph(t, q, &assets.Definitions{Assets: []*assets.Asset{flaky, broken, after}})
+			run := materializeAll(t, q, g, time.Now(), false)
+			if run.Status != store.RunFailed {
+				t.Fatalf("run %s; want FAILED", run.Status)
+			}
+			steps, err := q.RunSteps(context.Background(), run.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[assets.Key]string{}
+			for _, s := range steps {
+				got[s.Asset] = fmt.Sprintf("%s after %d", s.Status, s.Attempt)
+			}
+			want := map[assets.Key]string{"flaky": "SUCCEEDED after 3", "broken": "FAILED after 2", "after": "UPSTREAM_FAILED after 0"}
+			for k, w := range want {
+				if got[k] != w {
+					t.Errorf("%s: %s; want %s", k, got[k], w)
+				}
+			}
+			if n := brokenCalls.Load(); n != 2 {
+				t.Errorf("broken ran %d times; want 2 (retries.max 1)", n)
+			}
+			rec, err := q.Partition(context.Background(), "broken", "")
+			if err != nil || !rec.Failed {
+				t.Errorf("broken's partition is not recorded as failed: %+v, %v", rec, err)
+			}
+		})
+	}
+}
+
+func TestWorkerTimeoutAndCancel(t *testing.T) {
+	t.Parallel()
+	for name, q := range queueStores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			started := make(chan struct{}, 1)
+			slow := funcAsset("slow", nil, func(ctx context.Context, _ assets.StepInput) (assets.StepOutput, error) {
+				<-ctx.Done()
+				return assets.StepOutput{}, ctx.Err()
+			})
+			slow.Timeout = 50 * time.Millisecond
+			hang := funcAsset("hang", nil, func(ctx context.Context, _ assets.StepInput) (assets.StepOutput, error) {
+				started <- struct{}{}
+				<-ctx.Done()
+				return assets.StepOutput{}, ctx.Err()
+			})
+			g := syncGraph(t, q, &assets.Definitions{Assets: []*assets.Asset{slow, hang}})
+			ctx := context.Background()
+			cat, err := materialize.LoadCatalog(ctx, q, g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := materialize.Compute(g, cat.State(), materialize.Request{Now: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run, err := q.CreateRun(ctx, plan.NewRun(materialize.RunOptions{Trigger: store.TriggerManual}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				<-started
+				if _, err := q.CancelRun(ctx, run.ID); err != nil {
+					t.Errorf("cancel: %v", err)
+				}
+			}()
+			w := materialize.NewWorker(q, g, t.TempDir(), &materialize.Executors{})
+			w.Parallel, w.Lease, w.Poll = 2, 300*time.Millisecond, 20*time.Millisecond
+			wctx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- w.Run(wctx) }()
+			var final *store.Run
+			for final == nil {
+				r, err := q.GetRun(ctx, run.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Status.Done() {
+					final = r
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			stop()
+			<-done
+			if final.Status != store.RunCanceled {
+				t.Errorf("run %s; want CANCELED", final.Status)
+			}
+			steps, _ := q.RunSteps(ctx, run.ID)
+			for _, s := range steps {
+				switch s.Asset {
+				case "slow":
+					attempts, _ := q.Attempts(ctx, s.ID)
+					if s.Status != store.StepFailed || len(attempts) != 1 || attempts[0].Status != store.AttemptTimedOut {
+						t.Errorf("slow: %s with attempts %+v; want FAILED after one TIMED_OUT attempt", s.Status, attempts)
+					}
+				case "hang":
+					if s.Status != store.StepCanceled {
+						t.Errorf("hang: %s; want CANCELED", s.Status)
+					}
+				}
+			}
+		})
+	}
+}

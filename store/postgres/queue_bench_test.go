@@ -1,0 +1,107 @@
+package postgres
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/freshetdev/freshet/assets"
+	"github.com/freshetdev/freshet/store"
+)
+
+// chainRun returns a run of n steps over partitions lo … lo+n-1 of asset, each
+// step needing the one before: the shape of a long sequential plan.
+func chainRun(asset assets.Key, lo, n int) store.NewRun {
+	nr := store.NewRun{Trigger: store.TriggerManual, Selection: "bench"}
+	for i := range n {
+		st := store.NewStep{Asset: asset, Partitions: []string{dayKey(lo + i)}, MaxAttempts: 1}
+		if i > 0 {
+			st.Deps = []int{i - 1}
+		}
+		nr.Steps = append(nr.Steps, st)
+	}
+	return nr
+}
+
+// BenchmarkCreateRun measures recording a run of 1,000 steps (a chain: each needs
+// the one before), all of whose partitions are free.
+func BenchmarkCreateRun(b *testing.B) {
+	const n = 1_000
+	b.Run(fmt.Sprintf("steps=%d", n), func(b *testing.B) {
+		s := openStore(b)
+		defs := benchAssets(b, 1)
+		syncDefs(b, s, defs...)
+		nr := chainRun(defs[0].Key, 0, n)
+		b.ReportAllocs()
+		for b.Loop() {
+			r, err := s.CreateRun(b.Context(), nr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			// Release the partitions for the next run.
+			if _, err := s.CancelRun(b.Context(), r.ID); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	})
+}
+
+// BenchmarkClaimFinish measures the engine's loop over a chain of 1,000 steps: each
+// step is claimed, then reported succeeded with one materialization, every state
+// change committed. With claim_next, the report claims the next step in the same
+// transaction, as a worker does; without, a ClaimSteps call follows each report.
+func BenchmarkClaimFinish(b *testing.B) {
+	const n = 1_000
+	for _, next := range []bool{true, false} {
+		b.Run(fmt.Sprintf("steps=%d/claim_next=%v", n, next), func(b *testing.B) {
+			s := openStore(b)
+			defs := benchAssets(b, 1)
+			syncDefs(b, s, defs...)
+			ctx := b.Context()
+			req := store.ClaimRequest{Worker: "bench", Limit: 1, Lease: time.Minute}
+			lo := 0
+			steps := 0
+			for b.Loop() {
+				b.StopTimer()
+				nr := chainRun(defs[0].Key, lo%2000, n)
+				lo += n
+				if _, err := s.CreateRun(ctx, nr); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				claimed, err := s.ClaimSteps(ctx, req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for len(claimed) > 0 {
+					c := claimed[0]
+					res := store.StepResult{StepID: c.ID, Attempt: c.Attempt, Worker: "bench", Outcome: store.OutcomeSucceeded,
+						Events: []store.Event{{Kind: store.Materialization, Asset: c.Asset, Partition: c.Partitions[0],
+							InputSeq: c.InputSeq, DataVersion: uuid.NewString()}}}
+					if next {
+						res.ClaimNext = &req
+					}
+					fr, err := s.FinishStep(ctx, res)
+					if err != nil {
+						b.Fatal(err)
+					}
+					steps++
+					claimed = fr.Claimed
+					if !next {
+						if claimed, err = s.ClaimSteps(ctx, req); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			}
+			if steps != n*b.N {
+				b.Fatalf("%d steps ran, want %d", steps, n*b.N)
+			}
+			b.ReportMetric(float64(steps)/b.Elapsed().Seconds(), "steps/s")
+		})
+	}
+}

@@ -1,0 +1,477 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/freshetdev/freshet/assets"
+)
+
+// Queue is the engine's persistence: runs, their steps and the attempts of each,
+// step logs and backfills. Every state change is a small row write in one
+// transaction, never a rewrite of a whole run; everything a step's end changes
+// (its events in the log, the partition state, the step, its dependents, the run)
+// commits together. Any number of workers in any number of processes may use one
+// PostgreSQL store at once; a SQLite store serves one process.
+//
+// The guarantees the conformance suite checks:
+//   - At most one step per (asset, partition) is queued or running across all runs:
+//     a step holds an in-flight row per partition (a primary key in the store), and
+//     a step of a new run whose partition is held by another step waits for that
+//     step ("joins" it) instead of running beside it.
+//   - A step is claimed by one worker at a time, under a lease the worker renews;
+//     an expired lease puts the step back (the attempt counts) and the late worker's
+//     report is refused with ErrLeaseLost, so no (asset, partition, run) is ever
+//     recorded twice for one step.
+type Queue interface {
+	// CreateRun records a run and its steps, in one transaction. Steps whose
+	// upstream steps are all done (none, usually, for the first level) are READY at
+	// once, the others PENDING. A step's partition already held by a step of
+	// another run makes the new step join that step (a "join" dependency) and not
+	// hold the partition until it runs. The returned run holds the steps as recorded.
+	CreateRun(ctx context.Context, run NewRun) (*Run, error)
+	// ClaimSteps claims up to req.Limit READY steps whose backoff has passed, oldest
+	// run first and in plan order within a run, skipping steps of assets at their
+	// concurrency cap and of runs at their MaxParallel. Each claimed step becomes
+	// RUNNING under a lease held by req.Worker until now+req.Lease; it gets a new
+	// attempt (numbered from 1) whose InputSeq is the catalog watermark at the claim.
+	// A step that does not hold all its partitions yet takes the free ones; if one
+	// is held by another step, it joins that step, goes back to PENDING and is not
+	// returned.
+	ClaimSteps(ctx context.Context, req ClaimRequest) ([]ClaimedStep, error)
+	// Heartbeat renews the leases of steps a worker runs, until now+extend. For
+	// each lease it returns whether it is still held and whether a cancel was
+	// requested for the step (or its run), in the order given.
+	Heartbeat(ctx context.Context, worker string, leases []Lease, extend time.Duration) ([]LeaseState, error)
+	// FinishStep records the end of a claimed step's attempt, in one transaction
+	// with its events (materializations on success, failures on a final failure) and
+	// every consequence: the step's status, its in-flight rows released unless it
+	// will be retried, dependents made READY or UPSTREAM_FAILED, the run's status.
+	// It returns ErrLeaseLost (wrapped) and writes nothing when the worker no longer
+	// holds the step's lease for that attempt. With res.ClaimNext set it also
+	// claims steps, as ClaimSteps, in the same transaction.
+	FinishStep(ctx context.Context, res StepResult) (*FinishResult, error)
+	// ExpireLeases puts back every RUNNING step whose lease expired before now:
+	// the attempt is recorded as LEASE_EXPIRED; the step becomes READY again, or
+	// FAILED (with failure events and its dependents UPSTREAM_FAILED) when it has no
+	// attempts left. It returns the steps it put back or failed.
+	ExpireLeases(ctx context.Context) ([]ExpiredStep, error)
+
+	// CancelRun cancels a run: its steps not started yet become CANCELED at once,
+	// running ones get a cancel request their workers see on their next heartbeat.
+	// It returns ErrNotFound for an unknown run; canceling a finished run does
+	// nothing.
+	CancelRun(ctx context.Context, id uuid.UUID) (*Run, error)
+	// CancelStep cancels one step the same way, with its dependents in its run.
+	CancelStep(ctx context.Context, id uuid.UUID) (*Step, error)
+
+	// GetRun returns a run with its step counts (not its steps), or ErrNotFound.
+	GetRun(ctx context.Context, id uuid.UUID) (*Run, error)
+	// RunSteps returns a run's steps in plan order.
+	RunSteps(ctx context.Context, runID uuid.UUID) ([]Step, error)
+	// ListRuns returns a page of runs, newest first.
+	ListRuns(ctx context.Context, q RunQuery) (*RunPage, error)
+	// GetStep returns one step, or ErrNotFound.
+	GetStep(ctx context.Context, id uuid.UUID) (*Step, error)
+	// Attempts returns a step's attempts, first first.
+	Attempts(ctx context.Context, stepID uuid.UUID) ([]Attempt, error)
+
+	// AppendStepLog appends lines to a step's log. The log keeps at most
+	// maxBytes of line text per step: when it would hold more, the oldest lines
+	// are dropped and counted, so the tail survives and the reader is told what
+	// was cut.
+	AppendStepLog(ctx context.Context, stepID uuid.UUID, lines []LogLine, maxBytes int64) error
+	// StepLog returns up to limit lines of a step's log after line number after
+	// (0: from the first kept line), with what was dropped.
+	StepLog(ctx context.Context, stepID uuid.UUID, after int64, limit int) (*LogPage, error)
+
+	// CreateBackfill records a backfill and its run in one transaction.
+	CreateBackfill(ctx context.Context, b NewBackfill) (*Backfill, error)
+	// GetBackfill returns a backfill with its progress, or ErrNotFound.
+	GetBackfill(ctx context.Context, id uuid.UUID) (*Backfill, error)
+	// ListBackfills returns backfills, newest first, at most limit (0: 100).
+	ListBackfills(ctx context.Context, limit int) ([]Backfill, error)
+	// CancelBackfill cancels a backfill's runs (as CancelRun) and records when;
+	// the backfill is CANCELED once its running steps have stopped.
+	CancelBackfill(ctx context.Context, id uuid.UUID) (*Backfill, error)
+
+	// ReadRanges reads the recorded state of ranges of partitions, in one
+	// snapshot, for the check a step gets just before it starts. Result k covers
+	// partitions [Lo, Hi) of ranges[k].Asset, re-indexed from 0 (its arrays have
+	// length Hi-Lo) with the asset's complete CodeVersions and DepSets lists.
+	ReadRanges(ctx context.Context, ranges []PartitionRange) ([]*AssetState, error)
+	// Listen returns a channel that receives a value (coalesced, never blocking the
+	// store) whenever steps may have become ready, from this process or, on
+	// PostgreSQL, any other. The channel is closed when ctx ends. Workers also poll:
+	// a notification is a hint, not a guarantee.
+	Listen(ctx context.Context) (<-chan struct{}, error)
+}
+
+// ErrLeaseLost is returned (wrapped) when a worker reports on a step whose lease it
+// no longer holds: the lease expired and the step was put back, or it was canceled
+// and finished for it.
+var ErrLeaseLost = errors.New("lease lost")
+
+// RunStatus is the state of a run.
+type RunStatus string
+
+// The run states.
+const (
+	RunQueued    RunStatus = "QUEUED"
+	RunRunning   RunStatus = "RUNNING"
+	RunSucceeded RunStatus = "SUCCEEDED"
+	RunFailed    RunStatus = "FAILED"
+	RunCanceled  RunStatus = "CANCELED"
+)
+
+// Done reports whether the run has ended.
+func (s RunStatus) Done() bool { return s == RunSucceeded || s == RunFailed || s == RunCanceled }
+
+// StepStatus is the state of a step.
+type StepStatus string
+
+// The step states: PENDING → READY → RUNNING → one of the final ones.
+const (
+	StepPending        StepStatus = "PENDING"
+	StepReady          StepStatus = "READY"
+	StepRunning        StepStatus = "RUNNING"
+	StepSucceeded      StepStatus = "SUCCEEDED"
+	StepFailed         StepStatus = "FAILED"
+	StepSkippedFresh   StepStatus = "SKIPPED_FRESH"
+	StepUpstreamFailed StepStatus = "UPSTREAM_FAILED"
+	StepCanceled       StepStatus = "CANCELED"
+)
+
+// Done reports whether the step has ended.
+func (s StepStatus) Done() bool {
+	switch s {
+	case StepSucceeded, StepFailed, StepSkippedFresh, StepUpstreamFailed, StepCanceled:
+		return true
+	}
+	return false
+}
+
+// StepStatuses lists every step state, in lifecycle order.
+var StepStatuses = []StepStatus{StepPending, StepReady, StepRunning, StepSucceeded, StepFailed,
+	StepSkippedFresh, StepUpstreamFailed, StepCanceled}
+
+// Trigger says what created a run.
+type Trigger string
+
+// The run triggers.
+const (
+	TriggerManual   Trigger = "manual"
+	TriggerAPI      Trigger = "api"
+	TriggerSchedule Trigger = "schedule"
+	TriggerBackfill Trigger = "backfill"
+	TriggerRetry    Trigger = "retry"
+)
+
+// NewRun is a run to record.
+type NewRun struct {
+	ID        uuid.UUID
+	Trigger   Trigger
+	Selection string
+	// From and To are the plan's window as YYYY-MM-DD ("" when open).
+	From, To string
+	Force    bool
+	// MaxParallel caps the run's steps running at once (0: no cap).
+	MaxParallel  int
+	BackfillID   uuid.UUID // uuid.Nil: none
+	ScheduleName string
+	ParentRunID  uuid.UUID // the run a retry repeats; uuid.Nil: none
+	// PlannedSeq is the catalog watermark the plan was computed at.
+	PlannedSeq int64
+	Steps      []NewStep
+}
+
+// NewStep is a step of a new run.
+type NewStep struct {
+	ID    uuid.UUID
+	Asset assets.Key
+	// Partitions are the keys the step builds, consecutive partitions in order;
+	// [""] for an unpartitioned asset.
+	Partitions  []string
+	MaxAttempts int
+	// Deps are the indexes in NewRun.Steps of the steps this one needs; each is
+	// smaller than this step's own index.
+	Deps []int
+}
+
+// Run is a recorded run.
+type Run struct {
+	ID           uuid.UUID
+	Status       RunStatus
+	Trigger      Trigger
+	Selection    string
+	From, To     string
+	Force        bool
+	MaxParallel  int
+	BackfillID   uuid.UUID
+	ScheduleName string
+	ParentRunID  uuid.UUID
+	PlannedSeq   int64
+	CreatedAt    time.Time
+	StartedAt    time.Time // zero until a step started
+	FinishedAt   time.Time // zero until the run ended
+	CanceledAt   time.Time // zero unless a cancel was requested
+	// Counts are the numbers of steps per status; Partitions the numbers of
+	// partitions of those steps per status.
+	Counts     map[StepStatus]int
+	Partitions map[StepStatus]int
+	// Steps are filled by CreateRun only; RunSteps reads them.
+	Steps []Step
+}
+
+// Step is a recorded step.
+type Step struct {
+	ID    uuid.UUID
+	RunID uuid.UUID
+	Asset assets.Key
+	// Partitions are the keys the step builds; [""] for an unpartitioned asset.
+	Partitions []string
+	Ordinal    int // position in the run's plan order
+	Status     StepStatus
+	// Attempt is the number of attempts started; MaxAttempts the most it may get.
+	Attempt, MaxAttempts int
+	// Deps are the steps of the same run it needs; Joined the in-flight steps of
+	// other runs it waits for because they hold some of its partitions.
+	Deps, Joined    []uuid.UUID
+	NotBefore       time.Time // READY but not claimable before (retry backoff)
+	LeaseOwner      string
+	LeaseExpiresAt  time.Time
+	CancelRequested bool
+	CreatedAt       time.Time
+	ReadyAt         time.Time
+	StartedAt       time.Time // of the first attempt
+	FinishedAt      time.Time
+	Error           string // why it failed, was skipped upstream-failed or canceled
+}
+
+// ClaimRequest asks for ready steps.
+type ClaimRequest struct {
+	// Worker names the claiming worker (host, pid and a random part).
+	Worker string
+	Limit  int
+	// Lease is how long the claim holds without a heartbeat.
+	Lease time.Duration
+	// Concurrency caps, per asset, how many of its steps run at once across all
+	// workers; assets not listed have no cap.
+	Concurrency map[assets.Key]int
+}
+
+// ClaimedStep is a step a worker now runs.
+type ClaimedStep struct {
+	Step
+	// Step.Attempt is the attempt the worker runs, from 1. InputSeq is the
+	// catalog watermark when it was claimed: every input the attempt reads is at
+	// least that new, so its materializations record it.
+	InputSeq int64
+	// Force says the run rebuilds even fresh partitions: no pre-start check.
+	Force bool
+}
+
+// Lease names one attempt a worker holds.
+type Lease struct {
+	StepID  uuid.UUID
+	Attempt int
+}
+
+// LeaseState is a Heartbeat's answer for one lease.
+type LeaseState struct {
+	Held            bool
+	CancelRequested bool
+}
+
+// StepOutcome is how an attempt ended.
+type StepOutcome string
+
+// The attempt outcomes a worker reports.
+const (
+	OutcomeSucceeded StepOutcome = "SUCCEEDED"
+	// OutcomeSkippedFresh: the pre-start check found every partition fresh.
+	OutcomeSkippedFresh StepOutcome = "SKIPPED"
+	OutcomeFailed       StepOutcome = "FAILED"
+	OutcomeTimedOut     StepOutcome = "TIMED_OUT"
+	OutcomeCanceled     StepOutcome = "CANCELED"
+)
+
+// StepResult is the end of an attempt, as its worker reports it.
+type StepResult struct {
+	StepID  uuid.UUID
+	Attempt int
+	Worker  string
+	Outcome StepOutcome
+	// Events are appended with the outcome: on success one materialization per
+	// partition; on a final failure one failure per partition (RunID and StepID
+	// are filled in by the store when zero).
+	Events   []Event
+	ExitCode *int
+	Error    string
+	// Retry, for a failed or timed-out attempt, makes the step READY again and
+	// claimable RetryAfter from now (the store's clock); without it the failure is
+	// final. The worker decides from the asset's retry policy; the store refuses a
+	// retry past MaxAttempts (the failure is then final).
+	Retry      bool
+	RetryAfter time.Duration
+	// ClaimNext, when set, claims more steps in the same transaction.
+	ClaimNext *ClaimRequest
+}
+
+// FinishResult is what FinishStep did.
+type FinishResult struct {
+	Step *Step
+	// Events as recorded.
+	Events []Event
+	// Ready are the steps that became READY; Claimed the ones claimed for
+	// ClaimNext.
+	Ready   []uuid.UUID
+	Claimed []ClaimedStep
+	// RunStatus is the run's status after the step ended.
+	RunStatus RunStatus
+}
+
+// ExpiredStep is a step whose lease lapsed.
+type ExpiredStep struct {
+	StepID  uuid.UUID
+	RunID   uuid.UUID
+	Attempt int
+	Worker  string
+	// Status is the step's status now: READY (another attempt), FAILED (none
+	// left) or CANCELED (a cancel was requested).
+	Status StepStatus
+}
+
+// AttemptStatus is the state of one attempt.
+type AttemptStatus string
+
+// The attempt states.
+const (
+	AttemptRunning      AttemptStatus = "RUNNING"
+	AttemptSucceeded    AttemptStatus = "SUCCEEDED"
+	AttemptSkipped      AttemptStatus = "SKIPPED"
+	AttemptFailed       AttemptStatus = "FAILED"
+	AttemptTimedOut     AttemptStatus = "TIMED_OUT"
+	AttemptCanceled     AttemptStatus = "CANCELED"
+	AttemptLeaseExpired AttemptStatus = "LEASE_EXPIRED"
+)
+
+// Attempt is one try at a step.
+type Attempt struct {
+	StepID     uuid.UUID
+	Attempt    int
+	Worker     string
+	InputSeq   int64
+	StartedAt  time.Time
+	FinishedAt time.Time
+	Status     AttemptStatus
+	ExitCode   *int
+	Error      string
+}
+
+// RunQuery selects a page of runs.
+type RunQuery struct {
+	// Statuses, when non-empty, keeps runs in those states.
+	Statuses []RunStatus
+	// Asset, when set, keeps runs with a step of that asset.
+	Asset      assets.Key
+	BackfillID uuid.UUID
+	// Before pages backwards: runs created before that run (uuid.Nil: newest).
+	Before uuid.UUID
+	Limit  int // 0: 50; at most 1,000
+}
+
+// RunPage is a page of runs, newest first, with counts.
+type RunPage struct {
+	Runs []Run
+	// Next is the Before of the next page (uuid.Nil: this is the last).
+	Next uuid.UUID
+}
+
+// LogStream says where a log line came from.
+type LogStream string
+
+// The log streams.
+const (
+	Stdout LogStream = "stdout"
+	Stderr LogStream = "stderr"
+	// System lines are Freshet's own: the command line, retries, timeouts, cuts.
+	System LogStream = "system"
+)
+
+// LogLine is one line of a step's log.
+type LogLine struct {
+	// No numbers lines from 1 per step across attempts; set by the store.
+	No      int64
+	Attempt int
+	Stream  LogStream
+	At      time.Time
+	Text    string
+}
+
+// LogPage is part of a step's log.
+type LogPage struct {
+	Lines []LogLine
+	// Next is the After of the next page: the last line's number (after, when empty).
+	Next int64
+	// DroppedLines and DroppedBytes count the oldest lines cut to keep the log
+	// within its cap; KeptBytes is the text kept.
+	DroppedLines, DroppedBytes, KeptBytes int64
+}
+
+// BackfillMode says which partitions a backfill builds.
+type BackfillMode string
+
+// The backfill modes.
+const (
+	BackfillMissingAndStale BackfillMode = "missing_and_stale"
+	BackfillAll             BackfillMode = "all"
+)
+
+// BackfillStatus is the state of a backfill.
+type BackfillStatus string
+
+// The backfill states.
+const (
+	BackfillRequested BackfillStatus = "REQUESTED"
+	BackfillRunning   BackfillStatus = "RUNNING"
+	BackfillSucceeded BackfillStatus = "SUCCEEDED"
+	BackfillFailed    BackfillStatus = "FAILED"
+	BackfillCanceled  BackfillStatus = "CANCELED"
+)
+
+// NewBackfill is a backfill to record with its run (whose BackfillID and Trigger
+// the store sets).
+type NewBackfill struct {
+	ID          uuid.UUID
+	Selection   string
+	From, To    string // YYYY-MM-DD, inclusive; "" when open
+	Mode        BackfillMode
+	MaxParallel int
+	Run         NewRun
+}
+
+// Backfill is a recorded backfill with its progress, counted in partitions.
+type Backfill struct {
+	ID          uuid.UUID
+	Selection   string
+	From, To    string
+	Mode        BackfillMode
+	MaxParallel int
+	// Status is derived from its runs: RUNNING while one is not done.
+	Status                      BackfillStatus
+	CreatedAt, FinishedAt       time.Time
+	CanceledAt                  time.Time
+	RunIDs                      []uuid.UUID
+	Targeted, Done, Failed      int // partitions: all, succeeded or skipped fresh, failed or upstream-failed
+	InFlight, Canceled, Pending int // running; canceled; not started yet
+}
+
+// PartitionRange names partitions [Lo, Hi) of an asset by index.
+type PartitionRange struct {
+	Asset  assets.Key
+	Lo, Hi int
+}
