@@ -22,25 +22,62 @@ import (
 //     a step holds an in-flight row per partition (a primary key in the store), and
 //     a step of a new run whose partition is held by another step waits for that
 //     step ("joins" it) instead of running beside it.
+//   - A step holds the in-flight rows of all its partitions or of none, never some:
+//     at CreateRun a step whose partitions are all free takes them all; otherwise
+//     it takes none and joins every step holding any of them. At claim a step that
+//     holds none takes them all at once, or, when any is held, takes none, joins
+//     the holders and goes back to PENDING.
 //   - A step is claimed by one worker at a time, under a lease the worker renews;
 //     an expired lease puts the step back (the attempt counts) and the late worker's
 //     report is refused with ErrLeaseLost, so no (asset, partition, run) is ever
 //     recorded twice for one step.
+//   - A success records one materialization per partition of the step, no more,
+//     no fewer.
+//
+// Why joined steps never wait for each other forever. A step waits on a join
+// only while it holds nothing: it joins, at creation or at a claim, exactly when
+// it takes none of its partitions. The steps it joins are holders (they hold a
+// partition it wants, so all of theirs), and a holder never waits on a join: one
+// that took its partitions at creation joined nobody, one that took them at a
+// claim had every join done (it was READY), and a retried or put-back step keeps
+// them, so a claim never makes it join. So every join goes from a step holding
+// nothing to one waiting on no join, and joins alone cannot close a cycle, as
+// they could when a step held some partitions and waited for others: a step X of
+// one run held day 19 and joined the holder of day 20; that holder ended, a step
+// H of another run over days 19 and 20 joined X for day 19 and took day 20, and X,
+// claimed, joined H. Now X, holding nothing, leaves both days to H, which runs;
+// X runs after it.
+//
+// A holder may still wait on steps of its own run (run dependencies), which may
+// wait on joins. Along any chain of waits, a run dependency leads to a step of an
+// upstream asset (the planner makes them from the asset graph) and a join to a
+// step of the same asset, so a cycle of waits would need a cycle in the asset
+// graph, which the definitions forbid. (Runs planned from definitions that
+// reversed a dependency in between could in principle meet; they are not
+// protected against beyond this.)
 type Queue interface {
 	// CreateRun records a run and its steps, in one transaction. Steps whose
 	// upstream steps are all done (none, usually, for the first level) are READY at
-	// once, the others PENDING. A step's partition already held by a step of
-	// another run makes the new step join that step (a "join" dependency) and not
-	// hold the partition until it runs. The returned run holds the steps as recorded.
+	// once, the others PENDING. A step whose partitions are all free holds them
+	// all; a step any of whose partitions is held by a step of another run holds
+	// none of them and joins every such holder (a "join" dependency) until it is
+	// claimed. The returned run holds the steps as recorded.
+	//
+	// Nothing is written when the run is invalid; the error names the step (index,
+	// asset and partition): an asset not in the catalog, removed or a source; no
+	// partitions; partition keys that are not partitions of the asset under its
+	// synced definition, not consecutive in index order, or not exactly [""] for an
+	// unpartitioned asset; an (asset, partition) twice in the run; a dependency on
+	// a step that is not an earlier one; MaxAttempts below 1.
 	CreateRun(ctx context.Context, run NewRun) (*Run, error)
 	// ClaimSteps claims up to req.Limit READY steps whose backoff has passed, oldest
 	// run first and in plan order within a run, skipping steps of assets at their
 	// concurrency cap and of runs at their MaxParallel. Each claimed step becomes
 	// RUNNING under a lease held by req.Worker until now+req.Lease; it gets a new
 	// attempt (numbered from 1) whose InputSeq is the catalog watermark at the claim.
-	// A step that does not hold all its partitions yet takes the free ones; if one
-	// is held by another step, it joins that step, goes back to PENDING and is not
-	// returned.
+	// A step that holds none of its partitions yet (it joined a step of another
+	// run) takes them all at once; if any is held by another step it takes none,
+	// joins every holder, goes back to PENDING and is not returned.
 	ClaimSteps(ctx context.Context, req ClaimRequest) ([]ClaimedStep, error)
 	// Heartbeat renews the leases of steps a worker runs, until now+extend. For
 	// each lease it returns whether it is still held and whether a cancel was
@@ -51,8 +88,13 @@ type Queue interface {
 	// every consequence: the step's status, its in-flight rows released unless it
 	// will be retried, dependents made READY or UPSTREAM_FAILED, the run's status.
 	// It returns ErrLeaseLost (wrapped) and writes nothing when the worker no longer
-	// holds the step's lease for that attempt. With res.ClaimNext set it also
-	// claims steps, as ClaimSteps, in the same transaction.
+	// holds the step's lease for that attempt (for an unknown step it wraps
+	// ErrNotFound as well). A success must carry exactly one materialization of the
+	// step's asset per partition of the step: events of another kind, asset or
+	// partition, or twice for one partition, make a *BadEventsError, and
+	// partitions without one an error naming them; nothing is written either way.
+	// With res.ClaimNext set it also claims steps, as ClaimSteps, in the same
+	// transaction.
 	FinishStep(ctx context.Context, res StepResult) (*FinishResult, error)
 	// ExpireLeases puts back every RUNNING step whose lease expired before now:
 	// the attempt is recorded as LEASE_EXPIRED; the step becomes READY again, or
@@ -305,9 +347,11 @@ type StepResult struct {
 	Attempt int
 	Worker  string
 	Outcome StepOutcome
-	// Events are appended with the outcome: on success one materialization per
-	// partition; on a final failure one failure per partition (RunID and StepID
-	// are filled in by the store when zero).
+	// Events are appended with the outcome: on success exactly one
+	// materialization per partition of the step (FinishStep refuses a success with
+	// fewer, more or repeated ones); on a final failure the store records one
+	// failure per partition itself and ignores Events. RunID and StepID are filled
+	// in by the store when zero.
 	Events   []Event
 	ExitCode *int
 	Error    string

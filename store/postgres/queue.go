@@ -23,7 +23,7 @@ import (
 // steps (FinishStep, ExpireLeases, CancelRun, CancelStep) is serialized per run
 // and a run's status is decided by the last of them to commit. Claims take steps
 // with FOR NO KEY UPDATE SKIP LOCKED and lock run and asset rows only where a cap must be
-// counted (see freshet_claim_steps in migration 00003).
+// counted (see freshet_claim_steps in migrations 00003 and 00004).
 var _ store.Queue = (*Store)(nil)
 
 // notifyChannel is the channel of LISTEN/NOTIFY that says steps may have become

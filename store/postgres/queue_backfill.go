@@ -19,6 +19,9 @@ func (s *Store) CreateBackfill(ctx context.Context, nb store.NewBackfill) (*stor
 	if id == uuid.Nil {
 		id = uuid.New()
 	}
+	if nb.Mode == "" {
+		nb.Mode = store.BackfillMissingAndStale
+	}
 	switch nb.Mode {
 	case store.BackfillMissingAndStale, store.BackfillAll:
 	default:
@@ -29,6 +32,12 @@ func (s *Store) CreateBackfill(ctx context.Context, nb store.NewBackfill) (*stor
 	}
 	nr := nb.Run
 	nr.Trigger, nr.BackfillID, nr.MaxParallel = store.TriggerBackfill, id, nb.MaxParallel
+	if nr.Selection == "" {
+		nr.Selection = nb.Selection
+	}
+	if nr.From == "" && nr.To == "" {
+		nr.From, nr.To = nb.From, nb.To
+	}
 	targeted := 0
 	for _, st := range nr.Steps {
 		targeted += len(st.Partitions)

@@ -14,7 +14,7 @@ import (
 )
 
 // ClaimSteps claims up to req.Limit READY steps, in one transaction of one round
-// trip: freshet_claim_steps (migration 00003) picks and claims them, waiting for
+// trip: freshet_claim_steps (migrations 00003 and 00004) picks and claims them, waiting for
 // the rows of capped assets and runs it must count under their locks.
 func (s *Store) ClaimSteps(ctx context.Context, req store.ClaimRequest) ([]store.ClaimedStep, error) {
 	if err := checkClaim(&req); err != nil {

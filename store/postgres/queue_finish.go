@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -183,10 +184,16 @@ func (s *Store) finishStep(ctx context.Context, res *store.StepResult) (*store.F
 		if res.Outcome == store.OutcomeSkippedFresh {
 			stepStatus, attemptStatus = store.StepSkippedFresh, store.AttemptSkipped
 		}
-		if w != nil {
-			if err := checkStepEvents(w.events, &st); err != nil {
+		if res.Outcome == store.OutcomeSucceeded {
+			var events []store.Event
+			if w != nil {
+				events = w.events
+			}
+			if err := checkStepEvents(events, &st); err != nil {
 				return nil, nil, err
 			}
+		}
+		if w != nil {
 			if err := w.prepare(ctx, tx); err != nil {
 				return nil, nil, err
 			}
@@ -214,9 +221,10 @@ func (s *Store) finishStep(ctx context.Context, res *store.StepResult) (*store.F
 
 	default:
 		// The end of the step: a final failure, or a cancel (reported, or a failure
-		// to retry of a step whose cancel was requested: it is not retried, or a
-		// canceled run would keep a READY step no claim takes).
-		canceled := res.Outcome == store.OutcomeCanceled || (res.Retry && st.cancelRequested && st.attempt < st.max)
+		// to retry of a step whose cancel was requested, attempts left or not: it is
+		// not retried, or a canceled run would keep a READY step no claim takes, and
+		// the worker most likely reports the process it killed for the cancel).
+		canceled := res.Outcome == store.OutcomeCanceled || (res.Retry && st.cancelRequested)
 		attemptStatus := map[store.StepOutcome]store.AttemptStatus{store.OutcomeFailed: store.AttemptFailed,
 			store.OutcomeTimedOut: store.AttemptTimedOut, store.OutcomeCanceled: store.AttemptCanceled}[res.Outcome]
 		middle := final
@@ -332,9 +340,15 @@ func (s *Store) loadLenient(ctx context.Context, tx *pipeTx, events []store.Even
 	return w, nil
 }
 
-// checkStepEvents checks that a success's events are materializations of the
-// step's asset and partitions, each once, and fills their run, step and input seq
-// when unset.
+// checkStepEvents checks that a success's events are one materialization of the
+// step's asset per partition of the step (none missing, none twice, none of
+// another partition), and fills their run, step and input seq when unset. Bad
+// events make a *store.BadEventsError; partitions without an event are named in
+// an error of their own (joined to it when both).
+//
+// A success is the step's only record of what it built: a partition left out
+// would end the step SUCCEEDED with nothing recorded for it, and the catalog
+// would go on calling it missing while nothing in flight builds it.
 func checkStepEvents(events []store.Event, st *lockedStep) error {
 	bad := &store.BadEventsError{}
 	add := func(n int, e *store.Event, format string, args ...any) {
@@ -370,10 +384,46 @@ func checkStepEvents(events []store.Event, st *lockedStep) error {
 			continue
 		}
 	}
-	if len(bad.Errors) > 0 {
+	// Missing: partitions no materialization of the asset names (one that names
+	// it but is bad otherwise is reported above, not here).
+	named := make(map[string]bool, len(events))
+	for n := range events {
+		if e := &events[n]; e.Kind == store.Materialization && e.Asset == st.asset {
+			named[e.Partition] = true
+		}
+	}
+	var missing []string
+	for _, p := range st.partitions {
+		if !named[p] {
+			missing = append(missing, p)
+		}
+	}
+	var errMissing error
+	if len(missing) > 0 {
+		errMissing = fmt.Errorf("%s: a success records one materialization per partition of the step; none for %s",
+			step, keysText(missing))
+	}
+	switch {
+	case len(bad.Errors) > 0 && errMissing != nil:
+		return errors.Join(bad, errMissing)
+	case len(bad.Errors) > 0:
 		return bad
 	}
-	return nil
+	return errMissing
+}
+
+// keysText lists partition keys in messages, up to a limit.
+func keysText(keys []string) string {
+	const most = 20
+	quoted := make([]string, 0, min(len(keys), most))
+	for _, k := range keys[:min(len(keys), most)] {
+		quoted = append(quoted, strconv.Quote(k))
+	}
+	text := strings.Join(quoted, ", ")
+	if len(keys) > most {
+		text += fmt.Sprintf(" and %d more", len(keys)-most)
+	}
+	return text
 }
 
 // stepError is the error recorded for a step that failed: the worker's, or what

@@ -37,12 +37,26 @@ type runAsset struct {
 	id       int64
 	isSource bool
 	removed  bool
+	// partitions is the synced partitions definition; nil: unpartitioned.
+	partitions *assets.Partitions
 }
 
 // createRun does CreateRun's work; before, when set, queues statements that run
 // after the lookup and before the run's inserts in the same transaction
 // (CreateBackfill inserts the backfill the run references).
 func (s *Store) createRun(ctx context.Context, nr store.NewRun, before func(*pgx.Batch)) (*store.Run, error) {
+	if nr.Trigger == "" {
+		nr.Trigger = store.TriggerManual
+	}
+	if !slices.Contains(triggers, nr.Trigger) {
+		return nil, fmt.Errorf("unknown trigger %q (want one of %v)", nr.Trigger, triggers)
+	}
+	// A cap of 0 or less is no cap: recorded as 0.
+	nr.MaxParallel = max(nr.MaxParallel, 0)
+	backfill := nr.BackfillID
+	if before != nil {
+		backfill = uuid.Nil // CreateBackfill inserts it in this transaction
+	}
 	keys := make([]string, 0, len(nr.Steps))
 	for _, st := range nr.Steps {
 		if isStorableText(string(st.Asset)) {
@@ -51,23 +65,37 @@ func (s *Store) createRun(ctx context.Context, nr store.NewRun, before func(*pgx
 	}
 	b := txBatch(writeTx)
 	b.Queue(planSettingsSQL)
-	b.Queue(`SELECT id, key, is_source, removed_seq IS NOT NULL FROM assets WHERE key = ANY($1::text[])`, keys)
+	b.Queue(`SELECT $1::uuid IS NULL OR EXISTS (SELECT 1 FROM runs WHERE id = $1),
+		$2::uuid IS NULL OR EXISTS (SELECT 1 FROM backfills WHERE id = $2)`, nullUUID(nr.ParentRunID), nullUUID(backfill))
+	b.Queue(`SELECT id, key, is_source, removed_seq IS NOT NULL, partitions, partitions_seq
+		FROM assets WHERE key = ANY($1::text[])`, keys)
 	tx, results, err := s.beginBatch(ctx, b)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.release()
 	known := map[assets.Key]runAsset{}
-	if _, err := results.Exec(); err != nil {
+	var parentFound, backfillFound bool
+	_, err = results.Exec()
+	if err == nil {
+		err = results.QueryRow().Scan(&parentFound, &backfillFound)
+	}
+	if err != nil {
 		_ = results.Close()
 		return nil, err
 	}
 	rows, _ := results.Query()
 	var (
-		a   runAsset
-		key string
+		a             runAsset
+		key           string
+		partitions    []byte
+		partitionsSeq int64
 	)
-	_, err = pgx.ForEachRow(rows, []any{&a.id, &key, &a.isSource, &a.removed}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&a.id, &key, &a.isSource, &a.removed, &partitions, &partitionsSeq}, func() error {
+		var err error
+		if a.partitions, err = s.cache.partitionsOf(a.id, partitionsSeq, partitions); err != nil {
+			return fmt.Errorf("asset %s: %w", key, err)
+		}
 		known[assets.Key(key)] = a
 		return nil
 	})
@@ -77,6 +105,12 @@ func (s *Store) createRun(ctx context.Context, nr store.NewRun, before func(*pgx
 	if err != nil {
 		_ = results.Close()
 		return nil, fmt.Errorf("read the steps' assets: %w", err)
+	}
+	switch {
+	case !parentFound:
+		return nil, fmt.Errorf("parent run %s: %w", nr.ParentRunID, store.ErrNotFound)
+	case !backfillFound:
+		return nil, fmt.Errorf("backfill %s: %w", nr.BackfillID, store.ErrNotFound)
 	}
 	if err := validateRun(&nr, known); err != nil {
 		return nil, err
@@ -144,13 +178,14 @@ func (s *Store) createRun(ctx context.Context, nr store.NewRun, before func(*pgx
 		runID, flatKeys, ids, assetIDs, firsts, lasts, counts, ordinals, maxes, lo, hi)
 	b.Queue(`INSERT INTO step_deps (step_id, upstream_step_id, kind) SELECT *, 'run' FROM unnest($1::uuid[], $2::uuid[])`,
 		depStep, depUp)
-	// Each partition is taken unless another step holds it. The holders' rows are
-	// locked first (FOR SHARE), so that none ends before this transaction commits
-	// without seeing the joins: a holder ends under its row's lock, and a cascade
-	// failing or canceling steps locks them before it looks for their dependents.
-	// ON CONFLICT DO UPDATE (a no-op update) locks the row of a partition taken by
-	// a step that turned up since. Rows are taken in key order, as every writer of
-	// the table takes them.
+	// A step takes all its partitions or none (see queue.go): each is inserted,
+	// and a step one of whose partitions another step holds gives the others back
+	// below. The holders' rows are locked first (FOR SHARE), so that none ends
+	// before this transaction commits without seeing the joins: a holder ends under
+	// its row's lock, and a cascade failing or canceling steps locks them before it
+	// looks for their dependents. ON CONFLICT DO UPDATE (a no-op update) locks the
+	// row of a partition taken by a step that turned up since. Rows are taken in
+	// key order, as every writer of the table takes them.
 	b.Queue(`SELECT h.id FROM steps h
 		WHERE h.id IN (SELECT ip.step_id FROM unnest($1::bigint[], $2::text[]) AS t(asset_id, partition_key),
 		               LATERAL (SELECT ip.step_id FROM inflight_partitions ip
@@ -161,8 +196,9 @@ func (s *Store) createRun(ctx context.Context, nr store.NewRun, before func(*pgx
 		ORDER BY t.asset_id, t.partition_key COLLATE "C"
 		ON CONFLICT (asset_id, partition_key) DO UPDATE SET step_id = inflight_partitions.step_id`,
 		ipAssets, ipKeys, ipSteps)
-	// Where the holder is another step, the new step joins it; it waits on the
-	// holder of its first held partition.
+	// Where the holder of a partition is another step, the new step joins it
+	// (every holder of any of its partitions), waits on the holder of its first
+	// held partition, and gives back the partitions it took: all or none.
 	b.Queue(`WITH held AS (
 			SELECT t.step_id, ip.step_id AS holder, t.n
 			FROM unnest($1::bigint[], $2::text[], $3::uuid[]) WITH ORDINALITY AS t(asset_id, partition_key, step_id, n),
@@ -176,7 +212,10 @@ func (s *Store) createRun(ctx context.Context, nr store.NewRun, before func(*pgx
 		waits AS (
 			UPDATE steps s SET waits_on_step_id = f.holder
 			FROM (SELECT DISTINCT ON (step_id) step_id, holder FROM held ORDER BY step_id, n) f
-			WHERE s.id = f.step_id)
+			WHERE s.id = f.step_id),
+		given_back AS (
+			DELETE FROM inflight_partitions ip
+			USING (SELECT DISTINCT step_id FROM held) h WHERE ip.step_id = h.step_id)
 		SELECT step_id, upstream_step_id FROM joins ORDER BY step_id, upstream_step_id`,
 		ipAssets, ipKeys, ipSteps)
 	// In a new run every dependency is on a step not done: run deps on steps of
@@ -258,6 +297,9 @@ func (s *Store) createRun(ctx context.Context, nr store.NewRun, before func(*pgx
 	return run, nil
 }
 
+// triggers are the triggers a run may have.
+var triggers = []store.Trigger{store.TriggerManual, store.TriggerAPI, store.TriggerSchedule, store.TriggerBackfill, store.TriggerRetry}
+
 // validateRun checks a new run against the assets its steps name, naming the
 // first bad step by index, asset and partition.
 func validateRun(nr *store.NewRun, known map[assets.Key]runAsset) error {
@@ -266,9 +308,16 @@ func validateRun(nr *store.NewRun, known map[assets.Key]runAsset) error {
 		partition string
 	}
 	taken := map[key]int{}
+	ids := map[uuid.UUID]int{}
 	for i, st := range nr.Steps {
 		bad := func(format string, args ...any) error {
 			return fmt.Errorf("step %d (%s %s): %s", i, st.Asset, partitionsText(st.Partitions), fmt.Sprintf(format, args...))
+		}
+		if st.ID != uuid.Nil {
+			if j, dup := ids[st.ID]; dup {
+				return bad("id %s is also step %d's", st.ID, j)
+			}
+			ids[st.ID] = i
 		}
 		a, ok := known[st.Asset]
 		switch {
@@ -301,8 +350,45 @@ func validateRun(nr *store.NewRun, known map[assets.Key]runAsset) error {
 			}
 			taken[k] = i
 		}
+		if problem := stepKeysProblem(st.Asset, a.partitions, st.Partitions); problem != "" {
+			return bad("%s", problem)
+		}
 	}
 	return nil
+}
+
+// stepKeysProblem says what is wrong with the partition keys of a step of asset
+// under its synced partitions definition p (nil: unpartitioned), or "" when
+// nothing is: a partitioned asset's step builds partitions of the definition,
+// consecutive in index order; an unpartitioned asset's step builds [""].
+func stepKeysProblem(asset assets.Key, p *assets.Partitions, keys []string) string {
+	if p == nil {
+		for _, k := range keys {
+			if k != "" {
+				return fmt.Sprintf("partition %q: %s is not partitioned: its step builds [\"\"]", k, asset)
+			}
+		}
+		if len(keys) != 1 {
+			return fmt.Sprintf("%d partitions: %s is not partitioned: its step builds [\"\"]", len(keys), asset)
+		}
+		return ""
+	}
+	prev := 0
+	for n, k := range keys {
+		if k == "" {
+			return fmt.Sprintf("partition \"\": %s is partitioned (%s): name its partitions, such as %q", asset, p.Granularity(), p.Key(0))
+		}
+		i, err := p.Index(k)
+		if err != nil {
+			return fmt.Sprintf("not a partition of %s: %v", asset, err)
+		}
+		if n > 0 && i != prev+1 {
+			return fmt.Sprintf("partition %s after %s: a step's partitions are consecutive, in order (%s comes after %s)",
+				k, keys[n-1], p.Key(prev+1), keys[n-1])
+		}
+		prev = i
+	}
+	return ""
 }
 
 // GetRun returns a run with its step and partition counts.

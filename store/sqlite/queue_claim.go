@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -72,7 +73,7 @@ const (
 		JOIN inflight_partitions i ON i.asset_id = ? AND i.partition_key = j.value
 		WHERE i.step_id <> ? ORDER BY j.key`
 	joinAtClaimSQL   = `INSERT INTO step_deps (step_id, upstream_step_id, kind) VALUES (?, ?, 'join') ON CONFLICT DO NOTHING`
-	backToPendingSQL = `UPDATE steps SET status = 'PENDING', waits_on_step_id = ? WHERE id = ?`
+	backToPendingSQL = `UPDATE steps SET status = 'PENDING', ready_at = NULL, waits_on_step_id = ? WHERE id = ?`
 )
 
 // candidate is a claimable step.
@@ -244,14 +245,12 @@ func (w *writeTx) pickCandidates(ctx context.Context, runID string, nowUS int64,
 	return picked, nil
 }
 
-// takePartitions makes a step that joined another at creation take the
-// in-flight rows it lacks. When one is still held by another step it joins that
-// step and goes back to PENDING, keeping what it took; it returns whether the
-// step now holds all its partitions.
+// takePartitions makes a step that does not hold its partitions (it joined
+// another at creation, or at an earlier claim) take them, all or none: when any is
+// held by another step it takes none, joins every holder and goes back to
+// PENDING. It returns whether the step now holds all its partitions. (The claim
+// is the only writer: what it reads stays true until it commits.)
 func (w *writeTx) takePartitions(ctx context.Context, c candidate) (bool, error) {
-	if _, err := w.ExecContext(ctx, takeInflightSQL, c.assetID, c.id, c.keys); err != nil {
-		return false, fmt.Errorf("take in-flight partitions of step %s: %w", c.id, err)
-	}
 	rows, err := w.QueryContext(ctx, stepHoldersSQL, c.keys, c.assetID, c.id)
 	if err != nil {
 		return false, fmt.Errorf("find in-flight holders of step %s: %w", c.id, err)
@@ -263,7 +262,7 @@ func (w *writeTx) takePartitions(ctx context.Context, c candidate) (bool, error)
 			rows.Close()
 			return false, fmt.Errorf("find in-flight holders of step %s: %w", c.id, err)
 		}
-		if len(holders) == 0 || holders[len(holders)-1] != h {
+		if !slices.Contains(holders, h) {
 			holders = append(holders, h)
 		}
 	}
@@ -272,7 +271,16 @@ func (w *writeTx) takePartitions(ctx context.Context, c candidate) (bool, error)
 		return false, fmt.Errorf("find in-flight holders of step %s: %w", c.id, err)
 	}
 	if len(holders) == 0 {
+		if _, err := w.ExecContext(ctx, takeInflightSQL, c.assetID, c.id, c.keys); err != nil {
+			return false, fmt.Errorf("take in-flight partitions of step %s: %w", c.id, err)
+		}
 		return true, nil
+	}
+	if c.holds > 0 {
+		// All or none: a step never keeps part of its partitions.
+		if _, err := w.ExecContext(ctx, releaseSQL, c.id); err != nil {
+			return false, fmt.Errorf("release partitions of step %s: %w", c.id, err)
+		}
 	}
 	for _, h := range holders {
 		if _, err := w.ExecContext(ctx, joinAtClaimSQL, c.id, h); err != nil {

@@ -67,6 +67,42 @@ var (
 type runAsset struct {
 	id                int64
 	isSource, removed bool
+	// partitions is the synced partitions definition; nil: unpartitioned.
+	partitions *assets.Partitions
+}
+
+// stepKeysProblem says what is wrong with the partition keys of a step of asset
+// under its synced partitions definition p (nil: unpartitioned), or "" when
+// nothing is: a partitioned asset's step builds partitions of the definition,
+// consecutive in index order; an unpartitioned asset's step builds [""].
+func stepKeysProblem(asset assets.Key, p *assets.Partitions, keys []string) string {
+	if p == nil {
+		for _, k := range keys {
+			if k != "" {
+				return fmt.Sprintf("partition %q: %s is not partitioned: its step builds [\"\"]", k, asset)
+			}
+		}
+		if len(keys) != 1 {
+			return fmt.Sprintf("%d partitions: %s is not partitioned: its step builds [\"\"]", len(keys), asset)
+		}
+		return ""
+	}
+	prev := 0
+	for n, k := range keys {
+		if k == "" {
+			return fmt.Sprintf("partition \"\": %s is partitioned (%s): name its partitions, such as %q", asset, p.Granularity(), p.Key(0))
+		}
+		i, err := p.Index(k)
+		if err != nil {
+			return fmt.Sprintf("not a partition of %s: %v", asset, err)
+		}
+		if n > 0 && i != prev+1 {
+			return fmt.Sprintf("partition %s after %s: a step's partitions are consecutive, in order (%s comes after %s)",
+				k, keys[n-1], p.Key(prev+1), keys[n-1])
+		}
+		prev = i
+	}
+	return ""
 }
 
 var triggers = []store.Trigger{store.TriggerManual, store.TriggerAPI, store.TriggerSchedule, store.TriggerBackfill, store.TriggerRetry}
@@ -84,9 +120,8 @@ func (w *writeTx) createRun(ctx context.Context, nr store.NewRun, now time.Time)
 	if !slices.Contains(triggers, nr.Trigger) {
 		return nil, fmt.Errorf("run %s: unknown trigger %q (want one of %v)", nr.ID, nr.Trigger, triggers)
 	}
-	if nr.MaxParallel < 0 {
-		return nil, fmt.Errorf("run %s: max parallel %d is negative (0: no cap)", nr.ID, nr.MaxParallel)
-	}
+	// A cap of 0 or less is no cap: recorded as 0.
+	nr.MaxParallel = max(nr.MaxParallel, 0)
 	for _, ref := range []struct {
 		what, table string
 		id          uuid.UUID
@@ -124,13 +159,19 @@ func (w *writeTx) createRun(ctx context.Context, nr store.NewRun, now time.Time)
 		what := fmt.Sprintf("step %d (%s)", i, describePartitions(ns.Asset, ns.Partitions))
 		a, ok := assetsByKey[ns.Asset]
 		if !ok {
-			err := w.QueryRowContext(ctx, `SELECT id, is_source, removed_seq IS NOT NULL FROM assets WHERE key = ?`, string(ns.Asset)).
-				Scan(&a.id, &a.isSource, &a.removed)
+			var partitions sql.NullString
+			err := w.QueryRowContext(ctx, `SELECT id, is_source, removed_seq IS NOT NULL, partitions FROM assets WHERE key = ?`, string(ns.Asset)).
+				Scan(&a.id, &a.isSource, &a.removed, &partitions)
 			switch {
 			case errors.Is(err, sql.ErrNoRows):
 				return nil, fmt.Errorf("%s: no such asset in the catalog (are the definitions synced?)", what)
 			case err != nil:
 				return nil, fmt.Errorf("%s: look up the asset: %w", what, err)
+			}
+			if partitions.Valid {
+				if a.partitions, err = w.s.parsePartitions(partitions.String); err != nil {
+					return nil, fmt.Errorf("%s: asset %s: %w", what, ns.Asset, err)
+				}
 			}
 			assetsByKey[ns.Asset] = a
 		}
@@ -150,6 +191,9 @@ func (w *writeTx) createRun(ctx context.Context, nr store.NewRun, now time.Time)
 				return nil, fmt.Errorf("%s: partition %q of %s is already built by step %d of the run", what, p, ns.Asset, j)
 			}
 			owner[key] = i
+		}
+		if problem := stepKeysProblem(ns.Asset, a.partitions, ns.Partitions); problem != "" {
+			return nil, fmt.Errorf("%s: %s", what, problem)
 		}
 		depIdx := slices.Clone(ns.Deps)
 		slices.Sort(depIdx)
@@ -203,8 +247,9 @@ func (w *writeTx) createRun(ctx context.Context, nr store.NewRun, now time.Time)
 		return nil, fmt.Errorf("record steps of run %s: %w", nr.ID, err)
 	}
 
-	// Each step holds its partitions, but those a step of another run holds: it
-	// joins that step instead, and waits for it.
+	// Each step holds all its partitions or none (see store.Queue): one any of
+	// whose partitions a step of another run holds gives back those it took and
+	// joins every such holder instead, and waits for them.
 	inflight := w.newBatch(insertInflightSQL, insertInflightsSQL, insertInflightWidth)
 	wanted := 0
 	for i := range run.Steps {
@@ -242,6 +287,9 @@ func (w *writeTx) createRun(ctx context.Context, nr store.NewRun, now time.Time)
 			}
 			if _, err := w.ExecContext(ctx, joinedAtCreateSQL, j.holders[0].String(), j.step.String()); err != nil {
 				return nil, fmt.Errorf("record step %s joining step %s: %w", j.step, j.holders[0], err)
+			}
+			if _, err := w.ExecContext(ctx, releaseSQL, j.step.String()); err != nil {
+				return nil, fmt.Errorf("give back the partitions of step %s: %w", j.step, err)
 			}
 			st.Status, st.ReadyAt = store.StepPending, time.Time{}
 		}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -414,10 +415,8 @@ func (s *Store) FinishStep(ctx context.Context, res store.StepResult) (*store.Fi
 			if err != nil {
 				return err
 			}
-			if len(events) > 0 {
-				if out.Events, err = w.append(ctx, events); err != nil {
-					return err
-				}
+			if out.Events, err = w.append(ctx, events); err != nil {
+				return err
 			}
 			err = q.succeed(ctx, ref, store.StepSucceeded)
 			if err != nil {
@@ -489,8 +488,12 @@ func (s *Store) FinishStep(ctx context.Context, res store.StepResult) (*store.Fi
 	return out, nil
 }
 
-// stepEvents checks that events are materializations of the step's asset and
-// partitions, and fills in their run and step ids.
+// stepEvents checks that events are one materialization of the step's asset per
+// partition of the step (none missing, none twice, none of another partition), and
+// fills in their run and step ids. Bad events make a *store.BadEventsError;
+// partitions without an event are named in an error of their own (joined to it
+// when both). A partition left out would end the step SUCCEEDED with nothing
+// recorded for it, and nothing in flight would build it any more.
 func stepEvents(ref stepRef, events []store.Event) ([]store.Event, error) {
 	runID, err := uuid.Parse(ref.runID)
 	if err != nil {
@@ -506,7 +509,12 @@ func stepEvents(ref stepRef, events []store.Event) ([]store.Event, error) {
 	}
 	out := make([]store.Event, len(events))
 	bad := &store.BadEventsError{}
+	seen := make(map[string]bool, len(events))  // partitions with a good event
+	named := make(map[string]bool, len(events)) // partitions a materialization of the asset names
 	for i, e := range events {
+		if e.Kind == store.Materialization && e.Asset == ref.asset {
+			named[e.Partition] = true
+		}
 		var problem string
 		switch {
 		case e.Kind != store.Materialization:
@@ -515,22 +523,62 @@ func stepEvents(ref stepRef, events []store.Event) ([]store.Event, error) {
 			problem = fmt.Sprintf("the step builds %s, not %s", ref.asset, e.Asset)
 		case !inStep[e.Partition]:
 			problem = fmt.Sprintf("partition %q is not one of the step's (%s)", e.Partition, ref)
+		case seen[e.Partition]:
+			problem = fmt.Sprintf("partition %q reported twice: a success records one materialization per partition", e.Partition)
 		case e.RunID != uuid.Nil && e.RunID != runID:
 			problem = fmt.Sprintf("run id %s; the step belongs to run %s", e.RunID, runID)
 		case e.StepID != uuid.Nil && e.StepID != stepID:
 			problem = fmt.Sprintf("step id %s; the step is %s", e.StepID, stepID)
 		}
 		if problem != "" {
-			bad.Errors = append(bad.Errors, &store.EventError{N: i, Asset: e.Asset, Partition: e.Partition, Msg: problem})
+			if len(bad.Errors) < maxReportedEventErrors {
+				bad.Errors = append(bad.Errors, &store.EventError{N: i, Asset: e.Asset, Partition: e.Partition, Msg: problem})
+			} else {
+				bad.More++
+			}
 			continue
 		}
+		seen[e.Partition] = true
 		e.RunID, e.StepID = runID, stepID
 		out[i] = e
 	}
-	if len(bad.Errors) > 0 {
+	var missing []string
+	for _, k := range ref.keys {
+		if !named[k] {
+			missing = append(missing, k)
+		}
+	}
+	var errMissing error
+	if len(missing) > 0 {
+		errMissing = fmt.Errorf("step %s (%s): a success records one materialization per partition of the step; none for %s",
+			ref.id, ref, keysText(missing))
+	}
+	switch {
+	case len(bad.Errors) > 0 && errMissing != nil:
+		return nil, errors.Join(bad, errMissing)
+	case len(bad.Errors) > 0:
 		return nil, bad
+	case errMissing != nil:
+		return nil, errMissing
 	}
 	return out, nil
+}
+
+// maxReportedEventErrors caps the bad events a refused success lists, as Append's.
+const maxReportedEventErrors = 20
+
+// keysText lists partition keys in messages, up to a limit.
+func keysText(keys []string) string {
+	const most = 20
+	quoted := make([]string, 0, min(len(keys), most))
+	for _, k := range keys[:min(len(keys), most)] {
+		quoted = append(quoted, strconv.Quote(k))
+	}
+	text := strings.Join(quoted, ", ")
+	if len(keys) > most {
+		text += fmt.Sprintf(" and %d more", len(keys)-most)
+	}
+	return text
 }
 
 // ExpireLeases puts back every RUNNING step whose lease expired before now.

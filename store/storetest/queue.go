@@ -46,6 +46,7 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore) {
 		{"CreateRun", []test{
 			{"StatusesAndRoundTrip", testCreateRunStatuses},
 			{"Validation", testCreateRunValidation},
+			{"Choices", testCreateRunChoices},
 		}},
 		{"Join", []test{
 			{"HolderSucceeds", testJoinHolderSucceeds},
@@ -54,6 +55,8 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore) {
 			{"AtClaim", testJoinAtClaim},
 			{"TwoHolders", testJoinTwoHolders},
 			{"CanceledJoiner", testJoinCanceledJoiner},
+			{"HoldsNothingWhileWaiting", testJoinHoldsNothingWhileWaiting},
+			{"CrossRunNoDeadlock", testJoinCrossRunNoDeadlock},
 		}},
 		{"Claim", []test{
 			{"OrderAndLimit", testClaimOrder},
@@ -65,6 +68,7 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore) {
 		{"Finish", []test{
 			{"Succeeded", testFinishSucceeded},
 			{"BadEvents", testFinishBadEvents},
+			{"OnePerPartition", testFinishOnePerPartition},
 			{"Fencing", testFinishFencing},
 			{"Retry", testFinishRetry},
 			{"RetryPastMaxAttempts", testFinishRetryPastMax},
@@ -115,6 +119,7 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore) {
 			{"ClaimAndFinishDAG", testQueueConcurrency},
 			{"Caps", testCapsUnderConcurrency},
 			{"ExpireLeases", testConcurrentExpire},
+			{"OverlappingRuns", testConcurrentOverlappingRuns},
 		}},
 	}
 	for _, g := range groups {

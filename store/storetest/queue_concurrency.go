@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -169,3 +171,170 @@ func testConcurrentExpire(t *testing.T, f *qfixture) {
 	}
 	f.wantRun("end", r.ID, store.RunSucceeded)
 }
+
+// testConcurrentOverlappingRuns: runs whose batch steps overlap each other's in
+// part are created while workers claim and finish steps, all at once. Every run
+// ends SUCCEEDED (no step waits forever on a cycle of joins), each materializes
+// each of its partitions once, and no two steps run over one (asset, partition)
+// at the same moment. A worker counts a partition as running from the return of
+// its claim to the start of its FinishStep, a span within the step's RUNNING time
+// in the store.
+func testConcurrentOverlappingRuns(t *testing.T, f *qfixture) {
+	const runs, creators, workers = 24, 3, 6
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	// Each run covers a window of days of sales/raw and sales/clean, cut into
+	// batches of 1 to 3 days, the clean ones needing the raw ones they overlap.
+	plans := make([]store.NewRun, runs)
+	for k := range plans {
+		lo := rng.IntN(12)
+		hi := lo + 1 + rng.IntN(6)
+		var steps []store.NewStep
+		var rawRanges [][2]int
+		for i := lo; i < hi; {
+			j := min(hi, i+1+rng.IntN(3))
+			steps = append(steps, ns(rawDaily, days(i, j)))
+			rawRanges = append(rawRanges, [2]int{i, j})
+			i = j
+		}
+		for i := lo; i < hi; {
+			j := min(hi, i+1+rng.IntN(3))
+			var deps []int
+			for d, r := range rawRanges {
+				if r[0] < j && i < r[1] {
+					deps = append(deps, d)
+				}
+			}
+			steps = append(steps, ns(cleanDaily, days(i, j), deps...))
+			i = j
+		}
+		plans[k] = newRun(steps...)
+	}
+
+	type ap struct {
+		asset     assets.Key
+		partition string
+	}
+	var (
+		mu      sync.Mutex
+		created []*store.Run
+		running = map[ap]uuid.UUID{} // by (asset, partition): the step running over it
+		wg      sync.WaitGroup
+		next    int
+	)
+	deadline := time.Now().Add(2 * patience)
+	for range creators {
+		wg.Go(func() {
+			for !t.Failed() {
+				mu.Lock()
+				k := next
+				next++
+				mu.Unlock()
+				if k >= runs {
+					return
+				}
+				r, err := f.q.CreateRun(f.ctx, plans[k])
+				if err != nil {
+					t.Errorf("CreateRun(%s): %v", runString(plans[k]), err)
+					return
+				}
+				mu.Lock()
+				created = append(created, r)
+				mu.Unlock()
+				time.Sleep(time.Duration(rng2(k)) * time.Millisecond)
+			}
+		})
+	}
+	allDone := func() bool {
+		mu.Lock()
+		rs := slices.Clone(created)
+		mu.Unlock()
+		if len(rs) < runs {
+			return false
+		}
+		for _, r := range rs {
+			got, err := f.q.GetRun(f.ctx, r.ID)
+			if err != nil {
+				t.Errorf("GetRun: %v", err)
+				return true
+			}
+			if !got.Status.Done() {
+				return false
+			}
+		}
+		return true
+	}
+	for w := range workers {
+		wg.Go(func() {
+			req := store.ClaimRequest{Worker: fmt.Sprintf("w%d", w), Limit: 2, Lease: testLease}
+			var mine []store.ClaimedStep
+			for !t.Failed() {
+				if time.Now().After(deadline) {
+					t.Errorf("%s: the runs did not end after %s", req.Worker, 2*patience)
+					return
+				}
+				if len(mine) == 0 {
+					cs, err := f.q.ClaimSteps(f.ctx, req)
+					if err != nil {
+						t.Errorf("%s: ClaimSteps: %v", req.Worker, err)
+						return
+					}
+					mine = cs
+				}
+				if len(mine) == 0 {
+					if allDone() {
+						return
+					}
+					time.Sleep(2 * time.Millisecond)
+					continue
+				}
+				mu.Lock()
+				for _, c := range mine {
+					for _, p := range c.Partitions {
+						k := ap{c.Asset, p}
+						if other, busy := running[k]; busy && other != c.ID {
+							t.Errorf("steps %s and %s run over %s %s at once", other, c.ID, c.Asset, p)
+						}
+						running[k] = c.ID
+					}
+				}
+				mu.Unlock()
+				c := mine[0]
+				mine = mine[1:]
+				mu.Lock()
+				for _, p := range c.Partitions {
+					delete(running, ap{c.Asset, p})
+				}
+				mu.Unlock()
+				res := result(c, store.OutcomeSucceeded)
+				res.Events = mats(c)
+				if w%2 == 0 && len(mine) == 0 {
+					res.ClaimNext = &req
+				}
+				fr, err := f.q.FinishStep(f.ctx, res)
+				if err != nil {
+					t.Errorf("%s: FinishStep(%s): %v", req.Worker, c.ID, err)
+					return
+				}
+				mine = append(mine, fr.Claimed...)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for _, r := range created {
+		f.wantRun("overlapping run", r.ID, store.RunSucceeded)
+		want := map[assets.Key][]string{}
+		for _, s := range r.Steps {
+			want[s.Asset] = append(want[s.Asset], s.Partitions...)
+		}
+		f.checkMaterialized("overlapping runs", r.ID, want)
+	}
+	f.verifyClean()
+}
+
+// rng2 is a small deterministic spread of pauses between run creations.
+func rng2(k int) int { return (k * 7) % 5 }

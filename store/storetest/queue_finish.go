@@ -478,4 +478,83 @@ func testFinishRetryAfterCancel(t *testing.T, f *qfixture) {
 	if evs := f.runEvents(r.ID); len(evs) != 0 {
 		t.Errorf("events %v recorded for a canceled step", evs)
 	}
+
+	// With no attempts left too: the step was asked to stop, it ends CANCELED,
+	// not FAILED, and records no failure.
+	last := f.createRun(newRun(ns(metrics, days(0, 1)), ns(cleanDaily, days(0, 1))))
+	c = f.claimOne("w1")
+	if c.ID != last.Steps[0].ID || c.Attempt != c.MaxAttempts {
+		t.Fatalf("claimed %s attempt %d of %d, want %s on its last attempt", c.ID, c.Attempt, c.MaxAttempts, last.Steps[0].ID)
+	}
+	if _, err := f.q.CancelStep(f.ctx, c.ID); err != nil {
+		t.Fatalf("CancelStep: %v", err)
+	}
+	if fr := f.retry(c, "killed", 0); fr.Step.Status != store.StepCanceled {
+		t.Errorf("FinishStep(failed, retry) of a step asked to cancel on its last attempt: step %s, want CANCELED", fr.Step.Status)
+	}
+	if evs := f.runEvents(last.ID, store.Failure); len(evs) != 0 {
+		t.Errorf("failure events %v recorded for a canceled step", evs)
+	}
+}
+
+// testFinishOnePerPartition: a success carries exactly one materialization per
+// partition of the step: a report missing one, with one twice or with one of
+// another partition is refused, naming the partitions at fault, writes nothing
+// (not even the ClaimNext claim) and leaves the lease held; the events may come
+// in any order.
+func testFinishOnePerPartition(t *testing.T, f *qfixture) {
+	r := f.createRun(newRun(ns(rawDaily, days(0, 3)), ns(metrics, days(0, 1))))
+	c := f.claimOne("w1")
+	if c.ID != r.Steps[0].ID {
+		t.Fatalf("claimed %s, want the first step %s", c.ID, r.Steps[0].ID)
+	}
+	m := func(i int) store.Event {
+		e := mat(rawDaily, day(i))
+		e.InputSeq = c.InputSeq
+		return e
+	}
+	cases := []struct {
+		name   string
+		events []store.Event
+		names  []string // the partitions the error must name
+	}{
+		{"no events", nil, []string{day(0), day(1), day(2)}},
+		{"one missing", []store.Event{m(0), m(2)}, []string{day(1)}},
+		{"two missing", []store.Event{m(1)}, []string{day(0), day(2)}},
+		{"one twice", []store.Event{m(0), m(1), m(1), m(2)}, []string{day(1)}},
+		{"one twice, one missing", []store.Event{m(0), m(0), m(2)}, []string{day(0), day(1)}},
+		{"one extra", []store.Event{m(0), m(1), m(2), m(3)}, []string{day(3)}},
+		{"one extra instead of one", []store.Event{m(0), m(1), m(3)}, []string{day(3), day(2)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := f.on(t)
+			before := f.snapQueue(r.ID)
+			res := result(c, store.OutcomeSucceeded)
+			res.Events = tc.events
+			res.ClaimNext = &store.ClaimRequest{Worker: "w1", Limit: 10, Lease: testLease}
+			fr, err := f.q.FinishStep(f.ctx, res)
+			if err == nil {
+				t.Fatalf("FinishStep(succeeded, %s) = %+v, want an error", tc.name, fr)
+			}
+			if errors.Is(err, store.ErrLeaseLost) {
+				t.Errorf("FinishStep(succeeded, %s): error %v wraps ErrLeaseLost; the lease is held, the events are wrong", tc.name, err)
+			}
+			for _, p := range tc.names {
+				if !strings.Contains(err.Error(), p) {
+					t.Errorf("FinishStep(succeeded, %s): error %q does not name partition %s", tc.name, err, p)
+				}
+			}
+			f.checkQueueUnchanged("refused FinishStep", before)
+		})
+	}
+	if hb := f.heartbeat("w1", []store.Lease{{StepID: c.ID, Attempt: c.Attempt}}, testLease); len(hb) == 1 && !hb[0].Held {
+		t.Errorf("Heartbeat after refused reports: lease not held, want it still held")
+	}
+	res := result(c, store.OutcomeSucceeded)
+	res.Events = []store.Event{m(2), m(0), m(1)}
+	if fr := f.finish(res); fr.Step.Status != store.StepSucceeded || len(fr.Events) != 3 {
+		t.Errorf("FinishStep(one per partition, out of order): step %s, %d events; want SUCCEEDED, 3", fr.Step.Status, len(fr.Events))
+	}
+	f.checkMaterialized("after the refused reports", r.ID, map[assets.Key][]string{rawDaily: days(0, 3)})
 }

@@ -194,3 +194,49 @@ func TestMaterializeRetriesAndFailures(t *testing.T) {
 		})
 	}
 }
+
+// A backfill worked in this process reaches 100%; a detached one can be
+// followed and canceled, and canceling leaves nothing running.
+func TestBackfillStartStatusCancel(t *testing.T) {
+	t.Parallel()
+	for name, db := range catalogs(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir, url := t.TempDir(), db(t)
+			writeFile(t, filepath.Join(dir, "freshet.yaml"), faultsDefs)
+			writeFile(t, filepath.Join(dir, "flaky.sh"), flakyScript)
+			common := []string{"-f", dir, "--db", url, "--now", "2026-01-09T06:00:00Z"}
+			out, errOut, code := run(t, append([]string{"backfill", "start", "--select", "shop/summary+ +shop/summary",
+				"--from", "2026-01-01", "--to", "2026-01-07", "--max-parallel", "2"}, common...)...)
+			if code != 0 {
+				t.Fatalf("backfill start: exit %d\n%s\n%s", code, out, errOut)
+			}
+			m := regexp.MustCompile(`backfill (\S+) SUCCEEDED: 100% — 14 of 14 partitions done`).FindStringSubmatch(out)
+			if m == nil {
+				t.Fatalf("backfill did not report 100%%:\n%s", out)
+			}
+			status, _, code := run(t, "backfill", "status", m[1], "-f", dir, "--db", url)
+			if code != 0 || !strings.Contains(status, "SUCCEEDED: 100%") {
+				t.Errorf("backfill status (exit %d):\n%s", code, status)
+			}
+
+			out, errOut, code = run(t, append([]string{"backfill", "start", "--detach", "--select", "shop/broken",
+				"--from", "2026-01-01", "--to", "2026-01-07", "--mode", "all"}, common...)...)
+			if code != 0 {
+				t.Fatalf("detached backfill: exit %d\n%s\n%s", code, out, errOut)
+			}
+			id := regexp.MustCompile(`backfill (\S+): 7 partitions to build in 7 steps`).FindStringSubmatch(out)
+			if id == nil {
+				t.Fatalf("detached backfill said:\n%s", out)
+			}
+			out, _, code = run(t, "backfill", "cancel", id[1], "-f", dir, "--db", url)
+			if code != 0 || !strings.Contains(out, "CANCELED") || !strings.Contains(out, "0 of 7 partitions done") {
+				t.Errorf("backfill cancel (exit %d):\n%s", code, out)
+			}
+			list, _, _ := run(t, "backfill", "status", "-f", dir, "--db", url)
+			if !strings.Contains(list, id[1]) || !strings.Contains(list, m[1]) {
+				t.Errorf("backfill list lacks a backfill:\n%s", list)
+			}
+		})
+	}
+}
