@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -115,6 +116,7 @@ type Executors struct {
 
 	mu       sync.Mutex
 	pools    map[string]*pgxpool.Pool
+	outDir   string // where commands' FRESHET_OUTPUT files go; made on first use
 	closed   bool
 	httpOnce sync.Once
 	http     *http.Client
@@ -151,13 +153,39 @@ func (e *Executors) For(c assets.Compute) (Executor, error) {
 // SQL executor used after Close reports that the executors are closed.
 func (e *Executors) Close() {
 	e.mu.Lock()
-	pools := e.pools
-	e.pools = nil
+	pools, outDir := e.pools, e.outDir
+	e.pools, e.outDir = nil, ""
 	e.closed = true
 	e.mu.Unlock()
 	for _, p := range pools {
 		p.Close()
 	}
+	if outDir != "" {
+		_ = os.RemoveAll(outDir)
+	}
+}
+
+// outputSeq makes FRESHET_OUTPUT names unique within the process even when one
+// attempt's command runs twice (the observe command of a source, say).
+var outputSeq atomic.Int64
+
+// outputDir returns the private directory (mode 0700, in os.TempDir) of the
+// commands' FRESHET_OUTPUT files, making it on first use; Close removes it.
+func (e *Executors) outputDir() (string, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.outDir != "" {
+		return e.outDir, nil
+	}
+	if e.closed {
+		return "", errors.New("the executors are closed")
+	}
+	dir, err := os.MkdirTemp("", "freshet-output-")
+	if err != nil {
+		return "", fmt.Errorf("create the directory of FRESHET_OUTPUT files: %w", err)
+	}
+	e.outDir = dir
+	return dir, nil
 }
 
 func (e *Executors) grace() time.Duration {

@@ -95,14 +95,16 @@ func (x *commandExecutor) Execute(ctx context.Context, inv Invocation, log LogSi
 		return Output{}, err
 	}
 
-	// The output file exists (empty) from the start, so its name is reserved for
-	// this attempt; an empty file after the run means "nothing reported".
-	f, err := os.CreateTemp("", "freshet-output-*.json")
+	// The output file is named, not created: a step that writes nothing reports
+	// nothing. Its name is unique to the attempt in a directory only this process
+	// writes, so no other process can plant a file (or a link) there, and creating
+	// one per step, a costly system call on some file systems, is left to the
+	// steps that report.
+	outDir, err := x.e.outputDir()
 	if err != nil {
-		return Output{}, fmt.Errorf("create the FRESHET_OUTPUT file: %w", err)
+		return Output{}, err
 	}
-	outputPath := f.Name()
-	f.Close()
+	outputPath := filepath.Join(outDir, fmt.Sprintf("%s-%d-%d.json", inv.StepID, inv.Attempt, outputSeq.Add(1)))
 	defer os.Remove(outputPath)
 	env = append(env, "FRESHET_OUTPUT="+outputPath)
 

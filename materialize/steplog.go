@@ -28,13 +28,16 @@ type stepLog struct {
 	mu      sync.Mutex
 	pending []store.LogLine
 	full    chan struct{}
-	done    chan struct{}
-	stopped chan struct{}
+	// stop asks the flusher to end, writing what is left (true) or not (false);
+	// stopped is closed when it has ended, after any write in progress.
+	stop     chan bool
+	stopOnce sync.Once
+	stopped  chan struct{}
 }
 
 func newStepLog(q store.Queue, step uuid.UUID, attempt int, maxBytes int64, logger hclog.Logger) *stepLog {
 	l := &stepLog{store: q, step: step, attempt: attempt, cap: maxBytes, logger: logger,
-		full: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
+		full: make(chan struct{}, 1), stop: make(chan bool, 1), stopped: make(chan struct{})}
 	go l.loop()
 	return l
 }
@@ -59,8 +62,10 @@ func (l *stepLog) loop() {
 	defer tick.Stop()
 	for {
 		select {
-		case <-l.done:
-			l.flush()
+		case flushRest := <-l.stop:
+			if flushRest {
+				l.flush()
+			}
 			return
 		case <-tick.C:
 		case <-l.full:
@@ -87,6 +92,20 @@ func (l *stepLog) flush() {
 
 // close writes what is left and stops the flusher.
 func (l *stepLog) close() {
-	close(l.done)
+	l.stopOnce.Do(func() { l.stop <- true })
 	<-l.stopped
+}
+
+// handOver stops the flusher without writing what is left and returns it, for
+// the step's report to carry (store.StepResult.Log): the lines written so far are
+// in the store, so the rest follow them, and a short step's whole log costs no
+// write of its own. Lines logged afterwards are dropped.
+func (l *stepLog) handOver() []store.LogLine {
+	l.stopOnce.Do(func() { l.stop <- false })
+	<-l.stopped
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lines := l.pending
+	l.pending = nil
+	return lines
 }

@@ -64,6 +64,8 @@ type Worker struct {
 
 	mu      sync.Mutex
 	g       *graph.Graph
+	caps    map[assets.Key]int // the concurrency caps of capsOf
+	capsOf  *graph.Graph
 	running map[uuid.UUID]*attemptRun
 }
 
@@ -134,14 +136,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("worker %s: listen for ready steps: %w", w.Name, err)
 	}
+	// Slots hand their reports to one completer, which records them in batches;
+	// it ends after the last slot (deferred calls run last first).
+	reports := make(chan report)
+	var completer sync.WaitGroup
+	completer.Go(func() { w.complete(ctx, reports) })
+	defer completer.Wait()
+	defer close(reports)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		w.maintain(ctx)
-	}()
+	wg.Go(func() { w.maintain(ctx) })
 
 	slots := make(chan struct{}, w.Parallel) // a token per free slot
 	for range w.Parallel {
@@ -160,16 +165,14 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			for _, c := range claimed {
 				<-slots
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					w.work(ctx, c)
+				wg.Go(func() {
+					w.work(ctx, c, reports)
 					slots <- struct{}{}
 					select {
 					case freed <- struct{}{}:
 					default:
 					}
-				}()
+				})
 			}
 			if len(claimed) == free && free > 0 {
 				continue // there may be more
@@ -186,17 +189,22 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 func (w *Worker) claimRequest(limit int) store.ClaimRequest {
-	req := store.ClaimRequest{Worker: w.Name, Limit: limit, Lease: w.Lease}
-	g := w.graph()
-	for a := range g.Len() {
-		if c := g.Asset(a).Concurrency; c > 0 {
-			if req.Concurrency == nil {
-				req.Concurrency = map[assets.Key]int{}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.capsOf != w.g {
+		// Once per definitions: a claim comes with every report batch.
+		w.caps, w.capsOf = nil, w.g
+		for a := range w.g.Len() {
+			if c := w.g.Asset(a).Concurrency; c > 0 {
+				if w.caps == nil {
+					w.caps = map[assets.Key]int{}
+				}
+				w.caps[w.g.Asset(a).Key] = c
 			}
-			req.Concurrency[g.Asset(a).Key] = c
 		}
 	}
-	return req
+	// The store only reads the map, so the claims share it.
+	return store.ClaimRequest{Worker: w.Name, Limit: limit, Lease: w.Lease, Concurrency: w.caps}
 }
 
 // maintain renews the leases of the attempts in progress, stops those whose lease
@@ -262,36 +270,81 @@ func (w *Worker) expire(ctx context.Context) {
 	}
 }
 
+// report is a slot's attempt result on its way to the completer, which answers
+// on next with a step claimed for the slot, or nil.
+type report struct {
+	res  store.StepResult
+	next chan *store.ClaimedStep
+}
+
+// maxReportBatch bounds how many reports one store call records.
+const maxReportBatch = 256
+
 // work runs a claimed step and, while the worker runs, the steps claimed with its
 // report, one after the other in this slot.
-func (w *Worker) work(ctx context.Context, c store.ClaimedStep) {
+func (w *Worker) work(ctx context.Context, c store.ClaimedStep, reports chan<- report) {
 	for {
 		res, ok := w.attempt(ctx, c)
 		if !ok {
 			return
 		}
-		if ctx.Err() == nil {
-			res.ClaimNext = ptr(w.claimRequest(1))
-		}
-		fin, err := w.finish(ctx, res)
-		if err != nil {
-			w.Logger.Error("report step end", "step", c.ID, "asset", c.Asset, "attempt", c.Attempt, "error", err)
+		next := make(chan *store.ClaimedStep, 1)
+		reports <- report{res: res, next: next}
+		claimed := <-next
+		if claimed == nil {
 			return
 		}
-		if len(fin.Claimed) == 0 {
-			return
-		}
-		c = fin.Claimed[0]
+		c = *claimed
 	}
 }
 
-// finish reports res. A report that fails (the database restarting, the network)
-// is tried again for up to a lease: the step's work is done and should not be
-// redone for want of a write. That is safe because reports are fenced: if an
-// earlier try did commit, the next one is refused with ErrLeaseLost. When the
-// worker is stopping it still reports, with a context of its own, so that the step
-// does not wait for its lease to expire.
-func (w *Worker) finish(ctx context.Context, res store.StepResult) (*store.FinishResult, error) {
+// complete records the slots' reports. It takes every report that is waiting,
+// records them with one FinishSteps call (one transaction, in the common case)
+// that also claims a step for each slot they free, and hands those out: reports
+// that arrive while a call is in flight make the next batch, so a busy worker
+// records many steps per commit and an idle one reports each step at once.
+func (w *Worker) complete(ctx context.Context, reports <-chan report) {
+	for first := range reports {
+		batch := []report{first}
+	gather:
+		for len(batch) < maxReportBatch {
+			select {
+			case r, ok := <-reports:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		claimed := w.finish(ctx, batch)
+		for i, r := range batch {
+			if i < len(claimed) {
+				r.next <- &claimed[i]
+			} else {
+				r.next <- nil
+			}
+		}
+	}
+}
+
+// finish records a batch of reports and returns the steps claimed for the slots
+// they free (none once the worker is stopping). A call that fails (the database
+// restarting, the network) is tried again for up to a lease: the steps' work is
+// done and should not be redone for want of a write. That is safe because
+// reports are fenced: those an earlier try did record are refused with
+// ErrLeaseLost the next time. When the worker is stopping it still reports, with
+// a context of its own, so that the steps do not wait for their leases to expire.
+func (w *Worker) finish(ctx context.Context, batch []report) []store.ClaimedStep {
+	results := make([]store.StepResult, len(batch))
+	for i, r := range batch {
+		results[i] = r.res
+	}
+	var next *store.ClaimRequest
+	if ctx.Err() == nil {
+		next = ptr(w.claimRequest(len(batch)))
+	}
 	budget := w.Lease
 	if ctx.Err() != nil {
 		budget = stopReportBudget
@@ -300,23 +353,46 @@ func (w *Worker) finish(ctx context.Context, res store.StepResult) (*store.Finis
 	defer cancel()
 	wait := 50 * time.Millisecond
 	for {
-		fin, err := w.Store.FinishStep(rctx, res)
-		if err == nil || errors.Is(err, store.ErrLeaseLost) || rctx.Err() != nil {
-			return fin, err
+		done, err := w.Store.FinishSteps(rctx, results, next)
+		if err == nil {
+			for i, err := range done.Errors {
+				if err != nil {
+					w.refused(rctx, results[i], err)
+				}
+			}
+			return done.Claimed
 		}
-		var bad *store.BadEventsError
-		if errors.As(err, &bad) {
-			return nil, err
+		if rctx.Err() != nil {
+			for _, res := range results {
+				w.Logger.Error("report step end", "step", res.StepID, "attempt", res.Attempt, "error", err)
+			}
+			return nil
 		}
-		w.Logger.Warn("report step end: trying again", "step", res.StepID, "error", err, "in", wait)
+		w.Logger.Warn("report step ends: trying again", "steps", len(results), "error", err, "in", wait)
 		select {
 		case <-rctx.Done():
-			return nil, err
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 2*time.Second)
 		if ctx.Err() != nil {
-			res.ClaimNext = nil
+			next = nil
+		}
+	}
+}
+
+// refused logs a report the store did not record and keeps the log lines it
+// carried, which say what the attempt did.
+func (w *Worker) refused(ctx context.Context, res store.StepResult, err error) {
+	if errors.Is(err, store.ErrLeaseLost) {
+		w.Logger.Warn("report step end: refused", "step", res.StepID, "attempt", res.Attempt, "error", err)
+	} else {
+		w.Logger.Error("report step end", "step", res.StepID, "attempt", res.Attempt, "error", err)
+	}
+	if len(res.Log) > 0 {
+		lines := append(res.Log, store.LogLine{Attempt: res.Attempt, Stream: store.System, At: time.Now(),
+			Text: fmt.Sprintf("the end of attempt %d was not recorded: %v", res.Attempt, err)})
+		if err := w.Store.AppendStepLog(ctx, res.StepID, lines, w.LogCap); err != nil {
+			w.Logger.Warn("write step log", "step", res.StepID, "error", err)
 		}
 	}
 }
@@ -348,7 +424,7 @@ func (w *Worker) attempt(ctx context.Context, c store.ClaimedStep) (res store.St
 		w.mu.Unlock()
 	}()
 
-	if !c.Force {
+	if !c.Force && c.Materialized {
 		fresh, err := stillFresh(actx, w.Store, g, a, c.Partitions, w.Now())
 		if err != nil {
 			w.Logger.Warn("pre-start check", "step", c.ID, "asset", c.Asset, "error", err)
@@ -359,7 +435,13 @@ func (w *Worker) attempt(ctx context.Context, c store.ClaimedStep) (res store.St
 	}
 
 	logs := newStepLog(w.Store, c.ID, c.Attempt, w.LogCap, w.Logger)
-	defer logs.close()
+	defer func() {
+		if ok {
+			res.Log, res.LogCap = logs.handOver(), w.LogCap
+		} else {
+			logs.close()
+		}
+	}()
 	inv := Invocation{Asset: asset, Partitions: c.Partitions, RunID: c.RunID, StepID: c.ID, Attempt: c.Attempt, Dir: w.Dir}
 	if p := asset.Partitions; p != nil {
 		lo, hi, err := stepRanges(g, a, c.Partitions)

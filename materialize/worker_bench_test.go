@@ -17,7 +17,7 @@ import (
 // BenchmarkWorkerGoSteps measures dispatch throughput on PostgreSQL: 1,000
 // independent unpartitioned assets built by a no-op Go function, every state
 // persisted, worked by one worker process or two (each with its own connection
-// pool, as two processes would have), 8 steps at once each.
+// pool, as two processes would have), 8 or 32 steps at once each.
 func BenchmarkWorkerGoSteps(b *testing.B) {
 	const steps = 1000
 	noop := func(context.Context, assets.StepInput) (assets.StepOutput, error) { return assets.StepOutput{}, nil }
@@ -25,8 +25,9 @@ func BenchmarkWorkerGoSteps(b *testing.B) {
 	for i := range steps {
 		defs.Assets = append(defs.Assets, funcAsset(fmt.Sprintf("bench/a%04d", i), nil, noop))
 	}
-	for _, workers := range []int{1, 2} {
-		b.Run(fmt.Sprintf("steps=%d/workers=%d/parallel=8", steps, workers), func(b *testing.B) {
+	for _, c := range []struct{ workers, parallel int }{{1, 8}, {2, 8}, {1, 32}, {2, 32}} {
+		workers := c.workers
+		b.Run(fmt.Sprintf("steps=%d/workers=%d/parallel=%d", steps, workers, c.parallel), func(b *testing.B) {
 			var elapsed time.Duration
 			for b.Loop() {
 				b.StopTimer()
@@ -59,7 +60,7 @@ func BenchmarkWorkerGoSteps(b *testing.B) {
 				var wg sync.WaitGroup
 				for _, s := range stores {
 					w := materialize.NewWorker(s, g, b.TempDir(), &materialize.Executors{})
-					w.Parallel = 8
+					w.Parallel = c.parallel
 					wg.Go(func() { _ = w.Run(wctx) })
 				}
 				for {
@@ -73,7 +74,7 @@ func BenchmarkWorkerGoSteps(b *testing.B) {
 						}
 						break
 					}
-					time.Sleep(2 * time.Millisecond)
+					time.Sleep(5 * time.Millisecond) // a GetRun is a query: polling harder would load the server it measures
 				}
 				elapsed += time.Since(start)
 				b.StopTimer()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -232,6 +233,35 @@ func TestWorkerRetriesThenFailsForGood(t *testing.T) {
 			rec, err := q.Partition(context.Background(), "broken", "")
 			if err != nil || !rec.Failed {
 				t.Errorf("broken's partition is not recorded as failed: %+v, %v", rec, err)
+			}
+
+			// The log tells every attempt's story in order, though each attempt's
+			// lines travel with its report.
+			for _, s := range steps {
+				if s.Asset != "flaky" {
+					continue
+				}
+				page, err := q.StepLog(context.Background(), s.ID, 0, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var text []string
+				for i, l := range page.Lines {
+					if l.No != int64(i+1) {
+						t.Errorf("log line %d is numbered %d", i+1, l.No)
+					}
+					text = append(text, fmt.Sprintf("%d %s", l.Attempt, l.Text))
+				}
+				want := []string{"1 attempt 1 of 4 by", "1 attempt 1 failed after", "2 attempt 2 of 4 by",
+					"2 attempt 2 failed after", "3 attempt 3 of 4 by", "3 succeeded in"}
+				if len(text) != len(want) {
+					t.Fatalf("flaky's log:\n%s\nwant %d lines starting %q", strings.Join(text, "\n"), len(want), want)
+				}
+				for i := range want {
+					if !strings.HasPrefix(text[i], want[i]) {
+						t.Errorf("flaky's log line %d: %q; want it to start with %q", i+1, text[i], want[i])
+					}
+				}
 			}
 		})
 	}

@@ -96,6 +96,20 @@ type Queue interface {
 	// With res.ClaimNext set it also claims steps, as ClaimSteps, in the same
 	// transaction.
 	FinishStep(ctx context.Context, res StepResult) (*FinishResult, error)
+	// FinishSteps records the ends of several attempts, each as FinishStep would
+	// (their ClaimNext is ignored), in as few transactions as it can: one when
+	// every report is a success, a fresh skip or a retry, so that a busy worker
+	// pays one commit (and, on PostgreSQL, one hold of each run's lock) for many
+	// steps. With next set it then claims steps, as ClaimSteps, in the last
+	// transaction. Each report is fenced on its own: one FinishStep would refuse
+	// (lease lost, bad events, any error of its own) gets its error at its index
+	// in Errors, nothing is written for it, and the others are recorded. Only an
+	// error of the call as a whole (the database unreachable, the transaction
+	// aborted) is returned; it may come after some reports were recorded, and
+	// repeating the call as is is safe, since those are then refused with
+	// ErrLeaseLost. Results[i] is what FinishStep would have returned had the
+	// reports been recorded one after the other, in order.
+	FinishSteps(ctx context.Context, results []StepResult, next *ClaimRequest) (*FinishedSteps, error)
 	// ExpireLeases puts back every RUNNING step whose lease expired before now:
 	// the attempt is recorded as LEASE_EXPIRED; the step becomes READY again, or
 	// FAILED (with failure events and its dependents UPSTREAM_FAILED) when it has no
@@ -314,6 +328,12 @@ type ClaimedStep struct {
 	InputSeq int64
 	// Force says the run rebuilds even fresh partitions: no pre-start check.
 	Force bool
+	// Materialized says a success (a materialization, or an observation of a
+	// source) of at least one of the step's partitions was recorded at or before
+	// InputSeq. A step none of whose
+	// partitions was ever materialized cannot be fresh, so the worker skips the
+	// pre-start check (a read) for it.
+	Materialized bool
 }
 
 // Lease names one attempt a worker holds.
@@ -363,6 +383,24 @@ type StepResult struct {
 	RetryAfter time.Duration
 	// ClaimNext, when set, claims more steps in the same transaction.
 	ClaimNext *ClaimRequest
+	// Log are lines of the attempt's log not appended yet (their No is set by
+	// the store; each keeps its Attempt). They are recorded in the report's transaction, after the lines
+	// appended before, as AppendStepLog would with LogCap as its maxBytes (0: no
+	// cap), so that a short step's log costs no write of its own. A refused
+	// report records none of them.
+	Log    []LogLine
+	LogCap int64
+}
+
+// FinishedSteps is what FinishSteps did, report by report.
+type FinishedSteps struct {
+	// Results[i] is what recording results[i] did; nil where Errors[i] is set.
+	Results []*FinishResult
+	// Errors[i] is why results[i] was refused (ErrLeaseLost, a *BadEventsError,
+	// …), nil when it was recorded.
+	Errors []error
+	// Claimed are the steps claimed for next.
+	Claimed []ClaimedStep
 }
 
 // FinishResult is what FinishStep did.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,6 +98,78 @@ func BenchmarkClaimFinish(b *testing.B) {
 						}
 					}
 				}
+			}
+			if steps != n*b.N {
+				b.Fatalf("%d steps ran, want %d", steps, n*b.N)
+			}
+			b.ReportMetric(float64(steps)/b.Elapsed().Seconds(), "steps/s")
+		})
+	}
+}
+
+// BenchmarkFinishSteps measures a worker's loop over a run of 1,000 independent
+// steps when it reports in batches: it claims batch steps, then reports them all
+// succeeded with one FinishSteps call whose next claims as many again, every
+// state change committed. batch=1 is one report per transaction, as FinishStep
+// with ClaimNext. With workers=8, eight workers (goroutines sharing the store's
+// pool, as one process's slots do) do the same on one run at once, each
+// reporting one step per call: what batching replaces.
+func BenchmarkFinishSteps(b *testing.B) {
+	const n = 1_000
+	for _, c := range []struct{ workers, batch int }{{1, 1}, {1, 8}, {1, 32}, {8, 1}} {
+		b.Run(fmt.Sprintf("steps=%d/workers=%d/batch=%d", n, c.workers, c.batch), func(b *testing.B) {
+			s := openStore(b)
+			defs := benchAssets(b, 1)
+			syncDefs(b, s, defs...)
+			ctx := b.Context()
+			lo, steps := 0, 0
+			var mu sync.Mutex
+			for b.Loop() {
+				b.StopTimer()
+				nr := store.NewRun{Trigger: store.TriggerManual, Selection: "bench"}
+				for i := range n {
+					nr.Steps = append(nr.Steps, store.NewStep{Asset: defs[0].Key, Partitions: []string{dayKey(lo%2000 + i)}, MaxAttempts: 1})
+				}
+				lo += n
+				if _, err := s.CreateRun(ctx, nr); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				var wg sync.WaitGroup
+				for w := range c.workers {
+					wg.Go(func() {
+						req := store.ClaimRequest{Worker: fmt.Sprintf("bench-%d", w), Limit: c.batch, Lease: time.Minute}
+						claimed, err := s.ClaimSteps(ctx, req)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						for len(claimed) > 0 {
+							results := make([]store.StepResult, len(claimed))
+							for i, cs := range claimed {
+								results[i] = store.StepResult{StepID: cs.ID, Attempt: cs.Attempt, Worker: req.Worker,
+									Outcome: store.OutcomeSucceeded, Events: []store.Event{{Kind: store.Materialization,
+										Asset: cs.Asset, Partition: cs.Partitions[0], InputSeq: cs.InputSeq, DataVersion: uuid.NewString()}}}
+							}
+							fs, err := s.FinishSteps(ctx, results, &req)
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							for i, err := range fs.Errors {
+								if err != nil {
+									b.Errorf("report %d: %v", i, err)
+									return
+								}
+							}
+							mu.Lock()
+							steps += len(results)
+							mu.Unlock()
+							claimed = fs.Claimed
+						}
+					})
+				}
+				wg.Wait()
 			}
 			if steps != n*b.N {
 				b.Fatalf("%d steps ran, want %d", steps, n*b.N)

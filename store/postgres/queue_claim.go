@@ -95,14 +95,14 @@ func readClaim(results pgx.BatchResults) ([]store.ClaimedStep, error) {
 }
 
 // claimRow scans a row of freshet_claim_steps: a step's columns, then the input
-// seq and the run's force flag.
+// seq, the run's force flag and whether a partition of the step was materialized.
 type claimRow struct {
 	rows pgx.Rows
 	c    *store.ClaimedStep
 }
 
 func (r claimRow) Scan(dest ...any) error {
-	return r.rows.Scan(append(dest, &r.c.InputSeq, &r.c.Force)...)
+	return r.rows.Scan(append(dest, &r.c.InputSeq, &r.c.Force, &r.c.Materialized)...)
 }
 
 // Heartbeat renews the leases a worker holds, in one statement.

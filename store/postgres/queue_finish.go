@@ -82,40 +82,49 @@ const retryStepSQL = `WITH att AS (
 // changes, in one transaction, fenced by the lease: the worker must hold the step
 // (RUNNING, leased to it, for that attempt).
 //
-// A success costs two round trips (three when the events bring a code version the
-// store has not cached): the BEGIN, the locks of the run and the step, the catalog
-// clock's lock and what appending the events needs to read, in one batch; the
-// events, the partition state, the step, its dependents, the run's status, the
-// ClaimNext claim and the COMMIT in another. A final failure or a cancel adds a
-// round trip for its cascade.
+// A success, a fresh skip or a retry is recorded as a batch of one (see
+// queue_finish_batch.go): two round trips (three when the events bring a code
+// version the store has not cached). A final failure or a cancel is recorded by
+// finishStep, with a round trip more for its cascade.
 func (s *Store) FinishStep(ctx context.Context, res store.StepResult) (*store.FinishResult, error) {
-	switch res.Outcome {
-	case store.OutcomeSucceeded, store.OutcomeSkippedFresh, store.OutcomeFailed, store.OutcomeTimedOut, store.OutcomeCanceled:
-	default:
-		return nil, fmt.Errorf("finish step %s: unknown outcome %q", res.StepID, res.Outcome)
-	}
 	if res.ClaimNext != nil {
 		if err := checkClaim(res.ClaimNext); err != nil {
 			return nil, fmt.Errorf("finish step %s: claim next: %w", res.StepID, err)
 		}
 	}
-	var (
-		out      *store.FinishResult
-		interned map[int64]*internTable
-	)
-	err := retry(ctx, func() error {
-		var err error
-		out, interned, err = s.finishStep(ctx, &res)
-		return err
-	})
+	rep, err := newReport(0, &res)
 	if err != nil {
-		return nil, fmt.Errorf("finish step %s attempt %d: %w", res.StepID, res.Attempt, err)
+		return nil, finishError(&res, err)
 	}
-	s.cache.remember(interned)
-	return out, nil
+	if !rep.alone() {
+		done, err := s.runBatch(ctx, []*report{rep}, res.ClaimNext, false)
+		switch {
+		case err != nil:
+			return nil, finishError(&res, err)
+		case done.split < 0 && done.errs[0] != nil:
+			return nil, finishError(&res, done.errs[0])
+		case done.split < 0:
+			fr := done.results[0]
+			fr.Claimed = done.claimed
+			return fr, nil
+		}
+		// A retry the store refuses: the step's end is final, and cascades.
+	}
+	fr, err := s.finishAlone(ctx, rep, res.ClaimNext)
+	if err != nil {
+		return nil, finishError(&res, err)
+	}
+	return fr, nil
 }
 
-func (s *Store) finishStep(ctx context.Context, res *store.StepResult) (*store.FinishResult, map[int64]*internTable, error) {
+// finishStep records one report in a transaction of its own: the BEGIN, the
+// locks of the run and the step, and, for a success, the catalog clock's lock and
+// what appending the events needs, in one round trip; for a final failure or a
+// cancel, the failure events and the cascade in another; the step's end, its
+// dependents, the run's status, the log lines, the claim and the COMMIT in the
+// last. Errors that refuse the report are refusals.
+func (s *Store) finishStep(ctx context.Context, rep *report, claim *store.ClaimRequest) (*store.FinishResult, map[int64]*internTable, error) {
+	res := rep.res
 	b := txBatch(writeTx)
 	b.Queue(planSettingsSQL)
 	b.Queue(lockRunOfStepSQL, res.StepID)
@@ -140,7 +149,7 @@ func (s *Store) finishStep(ctx context.Context, res *store.StepResult) (*store.F
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		_ = results.Close()
-		return nil, nil, fmt.Errorf("no such step: %w (%w)", store.ErrLeaseLost, store.ErrNotFound)
+		return nil, nil, refusal{fmt.Errorf("no such step: %w (%w)", store.ErrLeaseLost, store.ErrNotFound)}
 	}
 	if err == nil {
 		err = scanLockedStep(results.QueryRow(), &st)
@@ -156,12 +165,12 @@ func (s *Store) finishStep(ctx context.Context, res *store.StepResult) (*store.F
 		return nil, nil, err
 	}
 	if st.status != store.StepRunning || st.owner != res.Worker || st.attempt != res.Attempt {
-		return nil, nil, fmt.Errorf("%w: the step is %s, attempt %d, leased to %q; the report is of attempt %d by %q",
-			store.ErrLeaseLost, st.status, st.attempt, st.owner, res.Attempt, res.Worker)
+		return nil, nil, refusal{fmt.Errorf("%w: the step is %s, attempt %d, leased to %q; the report is of attempt %d by %q",
+			store.ErrLeaseLost, st.status, st.attempt, st.owner, res.Attempt, res.Worker)}
 	}
 
 	out := &store.FinishResult{Events: []store.Event{}}
-	set := &settle{runs: []uuid.UUID{st.runID}, backfills: hasBackfill, claim: res.ClaimNext}
+	set := &settle{runs: []uuid.UUID{st.runID}, backfills: hasBackfill, claim: claim}
 	final := &pgx.Batch{}
 	errText := storableText(cut(res.Error, store.MaxErrorLen))
 	var exit any
@@ -190,11 +199,15 @@ func (s *Store) finishStep(ctx context.Context, res *store.StepResult) (*store.F
 				events = w.events
 			}
 			if err := checkStepEvents(events, &st); err != nil {
-				return nil, nil, err
+				return nil, nil, refusal{err}
 			}
 		}
 		if w != nil {
 			if err := w.prepare(ctx, tx); err != nil {
+				var bad *store.BadEventsError
+				if errors.As(err, &bad) {
+					err = refusal{err}
+				}
 				return nil, nil, err
 			}
 			if !w.small() {
@@ -288,6 +301,7 @@ func (s *Store) finishStep(ctx context.Context, res *store.StepResult) (*store.F
 	if stepRow == nil {
 		nWrites-- // the step's end, read below
 	}
+	nLogs := queueLogs(final, []*logAppend{rep.log})
 	set.queue(final)
 	err = tx.commitWith(ctx, final, func(results pgx.BatchResults) error {
 		for range nWrites {
@@ -298,6 +312,11 @@ func (s *Store) finishStep(ctx context.Context, res *store.StepResult) (*store.F
 		if stepRow == nil {
 			if err := readStep(results); err != nil {
 				return err
+			}
+		}
+		for range nLogs {
+			if _, err := results.Exec(); err != nil {
+				return fmt.Errorf("append log lines: %w", err)
 			}
 		}
 		return set.read(results)

@@ -65,6 +65,62 @@
 // creates are cached only after it commits. Bulk appends run at roughly 100,000
 // events a second; a single-event Append costs a fraction of a millisecond.
 //
+// # The engine queue
+//
+// The same file is the engine's queue (store.Queue): runs, their steps and
+// step_deps, the attempts of each step, the in-flight partitions, step logs and
+// backfills live in tables beside the catalog's, and a step's end commits in one
+// transaction with everything it changes: its events (appended by Append's own
+// code), the partition state, its dependents made READY or UPSTREAM_FAILED, the
+// run's and the backfill's status.
+//
+// One writer. Every queue change is one BEGIN IMMEDIATE transaction on the
+// writer connection, and SQLite runs them one at a time. A claim therefore sees
+// every claim committed before it, and what it counts stays true until it
+// commits: the per-asset concurrency caps and a run's MaxParallel are exact
+// without locking any row (PostgreSQL needs its row locks for that). An
+// (asset, partition) is held by at most one step through the primary key of
+// inflight_partitions.
+//
+// The store's clock. Lease expiries, retry backoffs (a READY step's not_before)
+// and the times recorded on runs, steps and attempts come from the store's clock
+// (time.Now, or WithClock), never from SQLite's: ExpireLeases puts back the steps
+// whose lease ended before that clock's now, and a test moves leases and backoffs
+// forward by moving its clock instead of waiting.
+//
+// Fenced reports. FinishStep records an attempt's end only while the step is
+// RUNNING under the reporting worker's lease for that attempt; a late report (its
+// lease expired and the step was put back, or it was canceled) gets
+// store.ErrLeaseLost and writes nothing. Lines a report carries (StepResult.Log)
+// are written in its transaction, after those appended before, so that a short
+// step's log costs no transaction of its own.
+//
+// Batches of reports. FinishSteps records many reports in one transaction, hence
+// one commit, and claims the steps for next at its end. Each report runs
+// FinishStep's own code in a savepoint of its own: a refused one (lease lost,
+// bad events, an unknown outcome) is rolled back to its savepoint and gets its
+// error at its index, while the others commit. An error of the transaction
+// itself (SQLite aborted it, the context ended) fails the whole call and nothing
+// is written, so the call can be repeated as it is. The savepoints' sub-journals stay in memory (temp_store=MEMORY on the
+// writer). On two shared cores a worker finishing and claiming one step per
+// transaction runs about 1,500 to 2,000 steps a second, with batches of 32 about
+// 4,500 (BenchmarkClaimFinish, BenchmarkFinishSteps).
+//
+// Logs. Lines are rows of step_logs, numbered from 1 per step across attempts;
+// step_log_stats keeps each step's kept and dropped totals, so an append within
+// the cap reads one row besides writing its lines. Past the cap the oldest lines
+// holding the excess go in one DELETE and are counted; lines the cap would drop
+// at once are never written, and a line longer than the cap keeps its tail.
+//
+// A claimed step is Materialized when partition_state records a success for any
+// of its partitions: one primary-key probe per partition, up to the first found.
+//
+// Listen is an in-process broadcast: after a commit that made steps claimable
+// (a new run, a step's end promoting its dependents, a retry without backoff, an
+// expired lease) every listener of the same *Store is woken, once, however many
+// steps became ready. A SQLite store serves one process, so no other process is
+// heard; workers poll as well.
+//
 // # Storage conventions
 //
 // Times are unix microseconds (integers) and come back as UTC time.Time; UUIDs and

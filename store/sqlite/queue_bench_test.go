@@ -113,3 +113,61 @@ func BenchmarkClaimFinish(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFinishSteps runs the cycle of a busy worker that batches its
+// reports: one FinishSteps call records the successes of a batch of steps (one
+// materialization each) and claims as many for the next call, in one
+// transaction. batch=1 is BenchmarkClaimFinish's claimnext in FinishSteps'
+// form; steps/s shows what batching gains.
+func BenchmarkFinishSteps(b *testing.B) {
+	for _, batch := range []int{1, 8, 32} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			ctx := context.Background()
+			s, p := benchQueueStore(b)
+			const perRun = 1000
+			next := 0
+			for created := 0; created < (b.N+1)*batch; created += perRun {
+				nr := store.NewRun{Trigger: store.TriggerManual}
+				for range perRun {
+					nr.Steps = append(nr.Steps, store.NewStep{Asset: "b/x", Partitions: []string{p.Key(next)}, MaxAttempts: 1})
+					next++
+				}
+				if _, err := s.CreateRun(ctx, nr); err != nil {
+					b.Fatal(err)
+				}
+			}
+			req := store.ClaimRequest{Worker: "bench", Limit: batch, Lease: time.Minute}
+			held, err := s.ClaimSteps(ctx, req)
+			if err != nil || len(held) != batch {
+				b.Fatalf("ClaimSteps = %d steps, %v", len(held), err)
+			}
+			results := make([]store.StepResult, 0, batch)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				results = results[:0]
+				for _, c := range held {
+					res := store.StepResult{StepID: c.ID, Attempt: c.Attempt, Worker: c.LeaseOwner, Outcome: store.OutcomeSucceeded}
+					for _, key := range c.Partitions {
+						res.Events = append(res.Events, store.Event{Kind: store.Materialization, Asset: c.Asset, Partition: key, InputSeq: c.InputSeq})
+					}
+					results = append(results, res)
+				}
+				out, err := s.FinishSteps(ctx, results, &req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for j, err := range out.Errors {
+					if err != nil {
+						b.Fatalf("report %d: %v", j, err)
+					}
+				}
+				if len(out.Claimed) != batch {
+					b.Fatalf("claimed %d steps, want %d", len(out.Claimed), batch)
+				}
+				held = out.Claimed
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(batch)*float64(b.N)/b.Elapsed().Seconds(), "steps/s")
+		})
+	}
+}

@@ -74,6 +74,15 @@ const (
 		WHERE i.step_id <> ? ORDER BY j.key`
 	joinAtClaimSQL   = `INSERT INTO step_deps (step_id, upstream_step_id, kind) VALUES (?, ?, 'join') ON CONFLICT DO NOTHING`
 	backToPendingSQL = `UPDATE steps SET status = 'PENDING', ready_at = NULL, waits_on_step_id = ? WHERE id = ?`
+
+	// materializedSQL returns those of the given steps with a success recorded
+	// for at least one of their partitions: one primary-key probe of
+	// partition_state per partition, up to the first found (CROSS JOIN keeps
+	// that order: without statistics the planner would rather scan the asset's
+	// rows).
+	materializedSQL = `SELECT s.id FROM json_each(?) j JOIN steps s ON s.id = j.value
+		WHERE EXISTS (SELECT 1 FROM json_each(s.partition_keys) k CROSS JOIN partition_state p
+			ON p.asset_id = s.asset_id AND p.partition_key = k.value WHERE p.success_seq <> 0)`
 )
 
 // candidate is a claimable step.
@@ -212,10 +221,40 @@ func (w *writeTx) claim(ctx context.Context, req store.ClaimRequest, now time.Ti
 		ids[i] = claimed[i].ID
 		byID[ids[i]] = &claimed[i].Step
 	}
-	if err := loadDeps(ctx, w, depsByIDsSQL, jsonArray(ids), byID); err != nil {
+	idsJSON := jsonArray(ids)
+	if err := loadDeps(ctx, w, depsByIDsSQL, idsJSON, byID); err != nil {
+		return nil, err
+	}
+	if err := w.markMaterialized(ctx, claimed, idsJSON); err != nil {
 		return nil, err
 	}
 	return claimed, nil
+}
+
+// markMaterialized sets the Materialized of claimed steps (ids: their ids as a
+// JSON array). The watermark the claim hands out is the clock's current value,
+// so every success recorded is at or before their InputSeq.
+func (w *writeTx) markMaterialized(ctx context.Context, claimed []store.ClaimedStep, ids string) error {
+	rows, err := w.QueryContext(ctx, materializedSQL, ids)
+	if err != nil {
+		return fmt.Errorf("look up materializations of claimed steps: %w", err)
+	}
+	defer rows.Close()
+	found := make(map[string]bool, len(claimed))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return fmt.Errorf("look up materializations of claimed steps: %w", err)
+		}
+		found[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look up materializations of claimed steps: %w", err)
+	}
+	for i := range claimed {
+		claimed[i].Materialized = found[claimed[i].ID.String()]
+	}
+	return nil
 }
 
 // pickCandidates returns up to room claimable steps of a run in plan order,

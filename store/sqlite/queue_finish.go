@@ -346,138 +346,36 @@ func (q *settler) settleBackfill(ctx context.Context, id string) error {
 // FinishStep records the end of a claimed step's attempt with everything it
 // changes, in one transaction fenced by the lease.
 func (s *Store) FinishStep(ctx context.Context, res store.StepResult) (*store.FinishResult, error) {
-	var attemptStatus store.AttemptStatus
-	switch res.Outcome {
-	case store.OutcomeSucceeded:
-		attemptStatus = store.AttemptSucceeded
-	case store.OutcomeSkippedFresh:
-		attemptStatus = store.AttemptSkipped
-	case store.OutcomeFailed:
-		attemptStatus = store.AttemptFailed
-	case store.OutcomeTimedOut:
-		attemptStatus = store.AttemptTimedOut
-	case store.OutcomeCanceled:
-		attemptStatus = store.AttemptCanceled
-	default:
-		return nil, fmt.Errorf("finish step %s: unknown outcome %q", res.StepID, res.Outcome)
+	r, err := checkReport(res)
+	if err != nil {
+		return nil, fmt.Errorf("finish step %s: %w", res.StepID, err)
 	}
 	if res.ClaimNext != nil {
 		if err := checkClaimRequest(*res.ClaimNext); err != nil {
 			return nil, fmt.Errorf("finish step %s: %w", res.StepID, err)
 		}
 	}
-	msg := cleanText(res.Error, store.MaxErrorLen)
 	var (
 		out  *store.FinishResult
 		wake bool
 	)
-	err := s.withWriteTx(ctx, func(w *writeTx) error {
-		q := newSettler(w, s.now())
-		ref := stepRef{id: res.StepID.String()}
-		var (
-			keys            string
-			asset           string
-			maxAttempts     int
-			cancelRequested bool
-		)
-		err := w.QueryRowContext(ctx, fenceSQL, ref.id, res.Worker, res.Attempt).Scan(&ref.runID, &asset, &keys, &maxAttempts, &cancelRequested)
-		if errors.Is(err, sql.ErrNoRows) {
-			var exists bool
-			if err := w.QueryRowContext(ctx, stepExistsSQL, ref.id).Scan(&exists); err != nil {
-				return fmt.Errorf("look up step: %w", err)
-			}
-			if !exists {
-				// No lease can be held on it; the caller may also look for
-				// ErrNotFound.
-				return fmt.Errorf("%w: no such step (%w)", store.ErrLeaseLost, store.ErrNotFound)
-			}
-			return fmt.Errorf("attempt %d of worker %q: %w", res.Attempt, res.Worker, store.ErrLeaseLost)
-		}
+	err = s.withWriteTx(ctx, func(w *writeTx) error {
+		f, err := w.record(ctx, r, s.now())
 		if err != nil {
-			return fmt.Errorf("read step: %w", err)
-		}
-		ref.asset = assets.Key(asset)
-		if ref.keys, err = parseKeys(keys); err != nil {
-			return err
-		}
-		out = &store.FinishResult{Events: []store.Event{}, Ready: []uuid.UUID{}, Claimed: []store.ClaimedStep{}}
-		var exitCode any
-		if res.ExitCode != nil {
-			exitCode = *res.ExitCode
-		}
-		if _, err := w.ExecContext(ctx, endAttemptSQL, string(attemptStatus), q.nowUS, exitCode, nullString(msg), ref.id, res.Attempt); err != nil {
-			return fmt.Errorf("record the end of attempt %d: %w", res.Attempt, err)
-		}
-
-		switch res.Outcome {
-		case store.OutcomeSucceeded:
-			events, err := stepEvents(ref, res.Events)
-			if err != nil {
-				return err
-			}
-			if out.Events, err = w.append(ctx, events); err != nil {
-				return err
-			}
-			err = q.succeed(ctx, ref, store.StepSucceeded)
-			if err != nil {
-				return err
-			}
-		case store.OutcomeSkippedFresh:
-			if err := q.succeed(ctx, ref, store.StepSkippedFresh); err != nil {
-				return err
-			}
-		case store.OutcomeFailed, store.OutcomeTimedOut:
-			switch {
-			case res.Retry && cancelRequested:
-				// The step was asked to stop: it is not tried again.
-				if err := q.cancel(ctx, ref, "canceled"); err != nil {
-					return err
-				}
-			case res.Retry && res.Attempt < maxAttempts:
-				after := max(res.RetryAfter, 0)
-				if _, err := w.ExecContext(ctx, retrySQL, micros(q.now.Add(after)), q.nowUS, nullString(msg), ref.id); err != nil {
-					return fmt.Errorf("put step back for a retry: %w", err)
-				}
-				q.ready = append(q.ready, res.StepID)
-				q.wake = q.wake || after == 0
-			default:
-				if err := q.fail(ctx, ref, msg); err != nil {
-					return err
-				}
-			}
-		case store.OutcomeCanceled:
-			if msg == "" {
-				msg = "canceled"
-			}
-			if err := q.cancel(ctx, ref, msg); err != nil {
-				return err
-			}
-		}
-		q.runs[ref.runID] = true
-		if err := q.settleRuns(ctx); err != nil {
 			return err
 		}
 		if res.ClaimNext != nil && res.ClaimNext.Limit > 0 {
-			claimed, err := w.claim(ctx, *res.ClaimNext, q.now)
+			claimed, err := w.claim(ctx, *res.ClaimNext, f.q.now)
 			if err != nil {
 				return err
 			}
 			if claimed != nil {
-				out.Claimed = claimed
+				f.out.Claimed = claimed
 			}
 		}
-		if out.Step, err = readStep(ctx, w, res.StepID); err != nil {
-			return err
-		}
-		var status string
-		if err := w.QueryRowContext(ctx, runStatusSQL, ref.runID).Scan(&status); err != nil {
-			return fmt.Errorf("read run status: %w", err)
-		}
-		out.RunStatus = store.RunStatus(status)
-		out.Events = append(out.Events, q.events...)
-		out.Ready = append(out.Ready, q.ready...)
-		wake = q.wake
-		return nil
+		out, err = f.describe(ctx)
+		wake = f.q.wake
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("finish step %s: %w", res.StepID, err)
@@ -486,6 +384,166 @@ func (s *Store) FinishStep(ctx context.Context, res store.StepResult) (*store.Fi
 		s.notify()
 	}
 	return out, nil
+}
+
+// attemptStatuses are the statuses of attempts that ended with each outcome.
+var attemptStatuses = map[store.StepOutcome]store.AttemptStatus{
+	store.OutcomeSucceeded:    store.AttemptSucceeded,
+	store.OutcomeSkippedFresh: store.AttemptSkipped,
+	store.OutcomeFailed:       store.AttemptFailed,
+	store.OutcomeTimedOut:     store.AttemptTimedOut,
+	store.OutcomeCanceled:     store.AttemptCanceled,
+}
+
+// report is a StepResult checked before its transaction.
+type report struct {
+	res           store.StepResult
+	attemptStatus store.AttemptStatus
+	msg           string    // res.Error, storable
+	log           *logBatch // res.Log; nil when empty
+}
+
+// checkReport checks what can be checked of a report without the store: its
+// outcome and the streams of its log lines.
+func checkReport(res store.StepResult) (*report, error) {
+	status, ok := attemptStatuses[res.Outcome]
+	if !ok {
+		return nil, fmt.Errorf("unknown outcome %q", res.Outcome)
+	}
+	r := &report{res: res, attemptStatus: status, msg: cleanText(res.Error, store.MaxErrorLen)}
+	if len(res.Log) > 0 {
+		var err error
+		if r.log, err = newLogBatch(res.Log, res.LogCap); err != nil {
+			return nil, fmt.Errorf("log: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// finishing is a report recorded in a write transaction, with what it changed.
+type finishing struct {
+	q      *settler
+	stepID uuid.UUID
+	ref    stepRef
+	out    *store.FinishResult
+}
+
+// record records a report in w, fenced by the lease: the end of the attempt, the
+// step's events and new status with every consequence (dependents, runs,
+// backfills), and the report's log lines after those appended before. It
+// returns store.ErrLeaseLost (wrapped) when the worker no longer holds the
+// step's lease for the attempt; then, as for bad events, the caller must roll
+// back what it wrote. It is FinishStep's and FinishSteps' one way to record a
+// report.
+func (w *writeTx) record(ctx context.Context, r *report, now time.Time) (*finishing, error) {
+	res, msg := r.res, r.msg
+	q := newSettler(w, now)
+	ref := stepRef{id: res.StepID.String()}
+	var (
+		keys            string
+		asset           string
+		maxAttempts     int
+		cancelRequested bool
+	)
+	err := w.QueryRowContext(ctx, fenceSQL, ref.id, res.Worker, res.Attempt).Scan(&ref.runID, &asset, &keys, &maxAttempts, &cancelRequested)
+	if errors.Is(err, sql.ErrNoRows) {
+		var exists bool
+		if err := w.QueryRowContext(ctx, stepExistsSQL, ref.id).Scan(&exists); err != nil {
+			return nil, fmt.Errorf("look up step: %w", err)
+		}
+		if !exists {
+			// No lease can be held on it; the caller may also look for
+			// ErrNotFound.
+			return nil, fmt.Errorf("%w: no such step (%w)", store.ErrLeaseLost, store.ErrNotFound)
+		}
+		return nil, fmt.Errorf("attempt %d of worker %q: %w", res.Attempt, res.Worker, store.ErrLeaseLost)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read step: %w", err)
+	}
+	ref.asset = assets.Key(asset)
+	if ref.keys, err = parseKeys(keys); err != nil {
+		return nil, err
+	}
+	out := &store.FinishResult{Events: []store.Event{}, Ready: []uuid.UUID{}, Claimed: []store.ClaimedStep{}}
+	var exitCode any
+	if res.ExitCode != nil {
+		exitCode = *res.ExitCode
+	}
+	if _, err := w.ExecContext(ctx, endAttemptSQL, string(r.attemptStatus), q.nowUS, exitCode, nullString(msg), ref.id, res.Attempt); err != nil {
+		return nil, fmt.Errorf("record the end of attempt %d: %w", res.Attempt, err)
+	}
+
+	switch res.Outcome {
+	case store.OutcomeSucceeded:
+		events, err := stepEvents(ref, res.Events)
+		if err != nil {
+			return nil, err
+		}
+		if out.Events, err = w.append(ctx, events); err != nil {
+			return nil, err
+		}
+		if err := q.succeed(ctx, ref, store.StepSucceeded); err != nil {
+			return nil, err
+		}
+	case store.OutcomeSkippedFresh:
+		if err := q.succeed(ctx, ref, store.StepSkippedFresh); err != nil {
+			return nil, err
+		}
+	case store.OutcomeFailed, store.OutcomeTimedOut:
+		switch {
+		case res.Retry && cancelRequested:
+			// The step was asked to stop: it is not tried again.
+			if err := q.cancel(ctx, ref, "canceled"); err != nil {
+				return nil, err
+			}
+		case res.Retry && res.Attempt < maxAttempts:
+			after := max(res.RetryAfter, 0)
+			if _, err := w.ExecContext(ctx, retrySQL, micros(q.now.Add(after)), q.nowUS, nullString(msg), ref.id); err != nil {
+				return nil, fmt.Errorf("put step back for a retry: %w", err)
+			}
+			q.ready = append(q.ready, res.StepID)
+			q.wake = q.wake || after == 0
+		default:
+			if err := q.fail(ctx, ref, msg); err != nil {
+				return nil, err
+			}
+		}
+	case store.OutcomeCanceled:
+		if msg == "" {
+			msg = "canceled"
+		}
+		if err := q.cancel(ctx, ref, msg); err != nil {
+			return nil, err
+		}
+	}
+	if r.log != nil {
+		if err := w.appendLog(ctx, res.StepID, r.log, q.now); err != nil {
+			return nil, fmt.Errorf("append to the log: %w", err)
+		}
+	}
+	q.runs[ref.runID] = true
+	if err := q.settleRuns(ctx); err != nil {
+		return nil, err
+	}
+	return &finishing{q: q, stepID: res.StepID, ref: ref, out: out}, nil
+}
+
+// describe completes a recorded report's result with its step and run as they
+// are now.
+func (f *finishing) describe(ctx context.Context) (*store.FinishResult, error) {
+	var err error
+	if f.out.Step, err = readStep(ctx, f.q.w, f.stepID); err != nil {
+		return nil, err
+	}
+	var status string
+	if err := f.q.w.QueryRowContext(ctx, runStatusSQL, f.ref.runID).Scan(&status); err != nil {
+		return nil, fmt.Errorf("read run status: %w", err)
+	}
+	f.out.RunStatus = store.RunStatus(status)
+	f.out.Events = append(f.out.Events, f.q.events...)
+	f.out.Ready = append(f.out.Ready, f.q.ready...)
+	return f.out, nil
 }
 
 // stepEvents checks that events are one materialization of the step's asset per

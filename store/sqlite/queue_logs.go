@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -43,14 +44,40 @@ func (s *Store) AppendStepLog(ctx context.Context, stepID uuid.UUID, lines []sto
 	if len(lines) == 0 {
 		return nil
 	}
+	b, err := newLogBatch(lines, maxBytes)
+	if err != nil {
+		return fmt.Errorf("append to the log of step %s: %w", stepID, err)
+	}
 	now := s.now()
-	texts := make([]string, len(lines))
-	var cutBytes int64
+	err = s.withWriteTx(ctx, func(w *writeTx) error {
+		return w.appendLog(ctx, stepID, b, now)
+	})
+	if err != nil {
+		return fmt.Errorf("append to the log of step %s: %w", stepID, err)
+	}
+	return nil
+}
+
+// logBatch is lines to append to a step's log, checked and made storable before
+// the transaction: AppendStepLog's, or a report's.
+type logBatch struct {
+	lines []store.LogLine
+	// texts are the lines' texts as stored, each cut to its tail when longer
+	// than the cap; cutBytes counts what was cut.
+	texts    []string
+	cutBytes int64
+	maxBytes int64
+}
+
+// newLogBatch checks lines' streams and prepares their texts for a log capped
+// at maxBytes (<= 0: no cap).
+func newLogBatch(lines []store.LogLine, maxBytes int64) (*logBatch, error) {
+	b := &logBatch{lines: lines, texts: make([]string, len(lines)), maxBytes: maxBytes}
 	for i, l := range lines {
 		switch l.Stream {
 		case store.Stdout, store.Stderr, store.System:
 		default:
-			return fmt.Errorf("append to the log of step %s: line %d: unknown stream %q (want stdout, stderr or system)", stepID, i+1, l.Stream)
+			return nil, fmt.Errorf("line %d: unknown stream %q (want stdout, stderr or system)", i+1, l.Stream)
 		}
 		text := strings.ReplaceAll(strings.ToValidUTF8(l.Text, "\uFFFD"), "\x00", "\uFFFD")
 		if maxBytes > 0 && int64(len(text)) > maxBytes {
@@ -59,73 +86,74 @@ func (s *Store) AppendStepLog(ctx context.Context, stepID uuid.UUID, lines []sto
 			for start < len(text) && !utf8.RuneStart(text[start]) {
 				start++
 			}
-			cutBytes += int64(start)
+			b.cutBytes += int64(start)
 			text = text[start:]
 		}
-		texts[i] = text
+		b.texts[i] = text
 	}
-	err := s.withWriteTx(ctx, func(w *writeTx) error {
-		var st logStats
-		err := w.QueryRowContext(ctx, logStatsSQL, stepID.String()).Scan(&st.keptBytes, &st.keptLines, &st.droppedBytes, &st.droppedLines)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			var exists bool
-			if err := w.QueryRowContext(ctx, stepExistsSQL, stepID.String()).Scan(&exists); err != nil {
-				return fmt.Errorf("look up step: %w", err)
-			}
-			if !exists {
-				return store.ErrNotFound
-			}
-		case err != nil:
-			return fmt.Errorf("read log stats: %w", err)
-		}
-		// Lines are numbered on from the last one ever appended, kept or not.
-		next := st.keptLines + st.droppedLines + 1
-		st.droppedBytes += cutBytes
+	return b, nil
+}
 
-		// Lines of this batch that the cap would drop at once are never written.
-		first := 0
-		if maxBytes > 0 {
-			var batch int64
-			for _, t := range texts {
-				batch += int64(len(t))
-			}
-			for batch > maxBytes {
-				batch -= int64(len(texts[first]))
-				st.droppedBytes += int64(len(texts[first]))
-				st.droppedLines++
-				first++
-			}
+// appendLog appends a batch of lines to a step's log in w, numbered on from the
+// last line ever appended, and drops the oldest lines past the cap. Lines
+// without a time get now. It wraps store.ErrNotFound for an unknown step.
+func (w *writeTx) appendLog(ctx context.Context, stepID uuid.UUID, b *logBatch, now time.Time) error {
+	lines, texts, maxBytes := b.lines, b.texts, b.maxBytes
+	var st logStats
+	err := w.QueryRowContext(ctx, logStatsSQL, stepID.String()).Scan(&st.keptBytes, &st.keptLines, &st.droppedBytes, &st.droppedLines)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		var exists bool
+		if err := w.QueryRowContext(ctx, stepExistsSQL, stepID.String()).Scan(&exists); err != nil {
+			return fmt.Errorf("look up step: %w", err)
 		}
-		rows := make([][5]any, 0, len(lines)-first)
-		for i := first; i < len(lines); i++ {
-			l := lines[i]
-			at := l.At
-			if at.IsZero() {
-				at = now
-			}
-			rows = append(rows, [5]any{next + int64(i), l.Attempt, string(l.Stream), micros(at), texts[i]})
-			st.keptBytes += int64(len(texts[i]))
-			st.keptLines++
+		if !exists {
+			return store.ErrNotFound
 		}
-		if len(rows) > 0 {
-			if _, err := w.ExecContext(ctx, insertLogSQL, stepID.String(), jsonArray(rows)); err != nil {
-				return fmt.Errorf("write lines: %w", err)
-			}
+	case err != nil:
+		return fmt.Errorf("read log stats: %w", err)
+	}
+	// Lines are numbered on from the last one ever appended, kept or not.
+	next := st.keptLines + st.droppedLines + 1
+	st.droppedBytes += b.cutBytes
+
+	// Lines of this batch that the cap would drop at once are never written.
+	first := 0
+	if maxBytes > 0 {
+		var batch int64
+		for _, t := range texts {
+			batch += int64(len(t))
 		}
-		if maxBytes > 0 && st.keptBytes > maxBytes {
-			if err := w.dropOldest(ctx, stepID, &st, st.keptBytes-maxBytes); err != nil {
-				return err
-			}
+		for batch > maxBytes {
+			batch -= int64(len(texts[first]))
+			st.droppedBytes += int64(len(texts[first]))
+			st.droppedLines++
+			first++
 		}
-		_, err = w.ExecContext(ctx, saveStatsSQL, stepID.String(), st.keptBytes, st.keptLines, st.droppedBytes, st.droppedLines)
-		if err != nil {
-			return fmt.Errorf("write log stats: %w", err)
+	}
+	rows := make([][5]any, 0, len(lines)-first)
+	for i := first; i < len(lines); i++ {
+		l := lines[i]
+		at := l.At
+		if at.IsZero() {
+			at = now
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("append to the log of step %s: %w", stepID, err)
+		rows = append(rows, [5]any{next + int64(i), l.Attempt, string(l.Stream), micros(at), texts[i]})
+		st.keptBytes += int64(len(texts[i]))
+		st.keptLines++
+	}
+	if len(rows) > 0 {
+		if _, err := w.ExecContext(ctx, insertLogSQL, stepID.String(), jsonArray(rows)); err != nil {
+			return fmt.Errorf("write lines: %w", err)
+		}
+	}
+	if maxBytes > 0 && st.keptBytes > maxBytes {
+		if err := w.dropOldest(ctx, stepID, &st, st.keptBytes-maxBytes); err != nil {
+			return err
+		}
+	}
+	if _, err := w.ExecContext(ctx, saveStatsSQL, stepID.String(), st.keptBytes, st.keptLines, st.droppedBytes, st.droppedLines); err != nil {
+		return fmt.Errorf("write log stats: %w", err)
 	}
 	return nil
 }

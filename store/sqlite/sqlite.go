@@ -172,6 +172,11 @@ func pragmas(busyTimeout time.Duration, readOnly bool) url.Values {
 	// In WAL mode NORMAL never corrupts the file; a power loss can only drop
 	// the last transactions, which the event log's writers retry anyway.
 	v.Add("_pragma", "synchronous(NORMAL)")
+	// The writer's temporary data stays in memory: the sub-journal of each
+	// report's savepoint in FinishSteps (the pages a report changes, kept until
+	// it is released) and statement journals, which would otherwise be written
+	// to a temporary file page by page (FinishSteps ran at half the speed).
+	v.Add("_pragma", "temp_store(MEMORY)")
 	// Write transactions take the write lock when they begin, so a transaction
 	// never fails half-way upgrading a read lock.
 	v.Set("_txlock", "immediate")

@@ -51,6 +51,63 @@
 //     a migrated store does nothing, concurrent appends and definition changes get
 //     distinct gap-free seqs, concurrent syncs of the same definitions add once.
 //
+// # The engine queue
+//
+// RunQueue checks store.Queue the same way, for a driver that implements it
+// (wired as TestQueueConformance: open returns a storetest.QueueStore). Every
+// test syncs the queue catalog (the standard catalog plus sales/clean, built
+// from sales/raw, and ops/metrics, an independent branch), then drives runs as
+// the engine and its workers do, by area:
+//
+//   - CreateRun: statuses (READY when the upstream steps are done, PENDING
+//     otherwise) and the round trip of every field; validation: every invalid run
+//     refused, naming the step, nothing written.
+//   - Join: at most one step per (asset, partition) in flight across runs; a step
+//     holds all its partitions or none, joins every holder (at creation or at its
+//     claim) and waits while it holds nothing; joiners go on when the holder
+//     succeeds, fail when it fails, and joins never deadlock.
+//   - Claim: oldest run first, plan order, Limit; retry backoff; per-asset caps
+//     and a run's MaxParallel; attempts numbered from 1 with the watermark as
+//     InputSeq and the run's Force; Materialized set exactly when one of the
+//     step's partitions, at least, has a recorded materialization, whichever way
+//     the step is claimed (ClaimSteps, FinishStep's ClaimNext, FinishSteps' next).
+//   - Finish: what FinishStep records for each outcome, a success (one
+//     materialization per partition, no more, no fewer; bad events refused and
+//     named), a fresh skip, a retry (READY after its backoff, partitions kept; a
+//     final failure past MaxAttempts, a cancel when one was requested), a final
+//     failure (one failure per partition, everything downstream over run and join
+//     deps UPSTREAM_FAILED), a cancel; fencing: a report without the lease, or
+//     repeated, is refused with ErrLeaseLost and writes nothing; ClaimNext.
+//   - FinishSteps: several reports in one call, each recorded or refused exactly
+//     as FinishStep would (checked against a twin store given the same calls, one
+//     FinishStep per report: results, steps, attempts, events, logs and partition
+//     state read alike), a refused report's error at its index and nothing of it
+//     written, the others recorded; retries of steps asked to cancel or out of
+//     attempts; next, which claims after the reports, within Limit, caps and
+//     MaxParallel, steps the reports made ready included, while the reports' own
+//     ClaimNext is ignored, and with no reports just claims; a call repeated
+//     after it committed refused whole with ErrLeaseLost, nothing recorded twice.
+//   - Lease and Cancel: Heartbeat renews and reports cancel requests; expired
+//     leases put steps back (or fail or cancel them) once, late reports fenced;
+//     CancelRun and CancelStep, of pending, running and finished steps.
+//   - Read: GetRun's and ListRuns' counts, RunSteps' plan order, ListRuns'
+//     filters and paging.
+//   - Log: numbering from 1 across calls and attempts, paging, the byte cap that
+//     drops and counts the oldest lines, long lines cut to their tail, invalid
+//     UTF-8 made valid; the lines a report carries (StepResult.Log), recorded
+//     with it through FinishStep and FinishSteps after the lines appended before,
+//     as given, LogCap capping as AppendStepLog's maxBytes (0: no cap), none for
+//     a refused report.
+//   - Backfill, ReadRanges and Listen: backfill progress and cancel; ranges read
+//     as ReadState reads them; wake-ups after CreateRun and a finish that made a
+//     step ready.
+//   - Concurrency: workers claiming and finishing a DAG at once (with FinishStep
+//     and ClaimNext, and with FinishSteps and next over a run of 200 steps, wide
+//     and chained) run every attempt once and record every (asset, partition)
+//     once; caps hold at every moment; concurrent expiries put a step back once;
+//     overlapping runs created while workers run all end, never two steps over
+//     one partition at once.
+//
 // The suite sees one store handle at a time: that several processes share one
 // PostgreSQL catalog is for the driver's own tests.
 //

@@ -64,6 +64,7 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore) {
 			{"AssetConcurrency", testClaimConcurrencyCap},
 			{"RunMaxParallel", testClaimMaxParallel},
 			{"AttemptsAndInputSeq", testClaimAttemptsInputSeq},
+			{"Materialized", testClaimMaterialized},
 		}},
 		{"Finish", []test{
 			{"Succeeded", testFinishSucceeded},
@@ -77,6 +78,13 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore) {
 			{"SkippedFresh", testFinishSkippedFresh},
 			{"Canceled", testFinishCanceled},
 			{"ClaimNext", testFinishClaimNext},
+		}},
+		{"FinishSteps", []test{
+			{"Successes", testBatchSuccesses},
+			{"Mixed", testBatchMixed},
+			{"RetryCanceledOrExhausted", testBatchRetryCanceledOrExhausted},
+			{"Next", testBatchNext},
+			{"Repeat", testBatchRepeat},
 		}},
 		{"Lease", []test{
 			{"Heartbeat", testHeartbeat},
@@ -103,6 +111,8 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore) {
 			{"Cap", testLogCap},
 			{"LongLine", testLogLongLine},
 			{"Sanitize", testLogSanitize},
+			{"InReport", testLogInReport},
+			{"InReportCap", testLogInReportCap},
 		}},
 		{"Backfill", []test{
 			{"Progress", testBackfillProgress},
@@ -120,6 +130,7 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore) {
 			{"Caps", testCapsUnderConcurrency},
 			{"ExpireLeases", testConcurrentExpire},
 			{"OverlappingRuns", testConcurrentOverlappingRuns},
+			{"FinishSteps", testConcurrentFinishSteps},
 		}},
 	}
 	for _, g := range groups {
@@ -137,7 +148,8 @@ func RunQueue(t *testing.T, open func(t *testing.T) QueueStore) {
 // qfixture is one queue store under test, with the queue catalog synced.
 type qfixture struct {
 	*fixture
-	q QueueStore
+	q    QueueStore
+	open func(t *testing.T) QueueStore
 }
 
 func newQFixture(t *testing.T, open func(t *testing.T) QueueStore) *qfixture {
@@ -146,14 +158,21 @@ func newQFixture(t *testing.T, open func(t *testing.T) QueueStore) *qfixture {
 	if s == nil {
 		t.Fatal("open returned a nil store")
 	}
-	f := &qfixture{fixture: &fixture{t: t, ctx: t.Context(), s: s}, q: s}
+	f := &qfixture{fixture: &fixture{t: t, ctx: t.Context(), s: s}, q: s, open: open}
 	f.sync(queueCatalog())
 	return f
 }
 
 // on returns the fixture reporting to t (a subtest sharing the store).
 func (f *qfixture) on(t *testing.T) *qfixture {
-	return &qfixture{fixture: &fixture{t: t, ctx: t.Context(), s: f.s}, q: f.q}
+	return &qfixture{fixture: &fixture{t: t, ctx: t.Context(), s: f.s}, q: f.q, open: f.open}
+}
+
+// fresh returns a fixture on a new, empty store with the queue catalog synced,
+// reporting to t.
+func (f *qfixture) fresh(t *testing.T) *qfixture {
+	t.Helper()
+	return newQFixture(t, f.open)
 }
 
 // ---- definitions --------------------------------------------------------------
