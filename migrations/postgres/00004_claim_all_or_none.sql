@@ -1,4 +1,6 @@
--- The claim takes a step's partitions all at once or not at all.
+-- The claim takes a step's partitions all at once or not at all, claims a run's
+-- steps in one statement in the common case, and says whether a claimed step's
+-- partitions were ever materialized.
 --
 -- 00003 let a step that joined another run's step take the free partitions at
 -- its claim and join the holders of the others. Holding some partitions while
@@ -12,12 +14,30 @@
 -- claim) takes them all, in one INSERT, when no other step holds any; otherwise it
 -- takes none (what the INSERT took is deleted again), joins every holder, goes back
 -- to PENDING and is not returned. The holders' rows are locked (FOR SHARE) before
--- the join is recorded: a holder that is ending (its FinishStep holds the row) is
--- waited for, or, without p_wait, the step is passed over (left READY for the next
--- claim), so that every holder either sees the join when it makes its dependents
--- ready, or has released its partitions, which the step then takes.
+-- the join is recorded, and the holders are read again under the locks: a holder
+-- that took a partition meanwhile (another released it) is locked too before any
+-- join, so that every step joined was locked. A holder that is ending (its report
+-- holds the row from before it looks for the dependents to make ready until it
+-- commits) is waited for, or, without p_wait, the step is passed over (left READY
+-- for the next claim), so that every holder either sees the join when it makes its
+-- dependents ready, or has released its partitions, which the step then takes.
 --
--- The rest of the function is as in 00003.
+-- The picks: each pick takes the run's first READY steps, as many as the claim
+-- may still take (its limit, the run's MaxParallel), locked, and claims in the
+-- same statement those of the common case: a step that holds its partitions and
+-- whose asset has no cap in the request. The others are taken one by one, in plan
+-- order, as before. A batch of reports that freed several slots thus claims as
+-- many steps in one statement.
+--
+-- The watermark (input_seq) is read in the statement that claims the step, and
+-- the new column materialized says, in the same snapshot, whether any of the
+-- step's partitions has a success recorded (partition_state.success_seq > 0): a
+-- step none of whose partitions was ever materialized cannot be fresh, and its
+-- worker skips the check before it starts. The function's result changes, so Up
+-- drops and creates it; Down drops it and creates the 00003 function again.
+--
+-- The rest of the function is as in 00003 (but for the count of a capped asset's
+-- running steps, which no longer overwrites the count of the run's).
 
 -- +goose Up
 DROP FUNCTION freshet_claim_steps(text, integer, bigint, text[], integer[], boolean, uuid[]);

@@ -21,6 +21,10 @@ import (
 // one pipelined batch of statements; from it on, COPY is cheaper.
 const smallAppend = 64
 
+const insertEventSQL = `INSERT INTO events (seq, kind, asset_id, partition_key, at, run_id, step_id,
+	data_version, data_changed, input_seq, code_version, dep_set_id, metadata, error)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+
 var eventColumnNames = []string{"seq", "kind", "asset_id", "partition_key", "at", "run_id", "step_id",
 	"data_version", "data_changed", "input_seq", "code_version", "dep_set_id", "metadata", "error"}
 
@@ -129,7 +133,11 @@ type appendWork struct {
 	// must not keep it from ending (its asset may have been redefined meanwhile).
 	lockFirst, lenient bool
 
-	keys      []string // the events' asset keys, each once
+	keys []string // the events' asset keys, each once
+	// preload are the keys of the assets whose code versions and dep sets are
+	// read with the clock, the cache not holding them; preloaded what was read.
+	preload   []string
+	preloaded []internedRow
 	watermark int64
 	synced    map[assets.Key]*store.SyncedAsset
 	loaded    map[partitionKey]*partitionRow // state read by key
@@ -192,7 +200,30 @@ func (w *appendWork) queueLoad(b *pgx.Batch) {
 	if w.byKey {
 		b.Queue(loadStateByKeySQL, pairKeys, pairPartitions)
 	}
+	// The code versions and dep sets of assets materialized here whose ids the
+	// cache does not hold (a process's first materialization of each asset):
+	// read now, with the clock, rather than in a round trip of their own when the
+	// ids are assigned.
+	seenKey := map[string]bool{}
+	for i := range w.events {
+		k := string(w.events[i].Asset)
+		if w.events[i].Kind == store.Materialization && !seenKey[k] && isStorableText(k) && !w.s.cache.hasInterned(k) {
+			seenKey[k] = true
+			w.preload = append(w.preload, k)
+		}
+	}
+	if len(w.preload) > 0 {
+		b.Queue(preloadInternSQL, w.preload)
+	}
 }
+
+// preloadInternSQL reads every code version and dep set id of the assets of the
+// keys $1 (as interner.load does by asset id).
+const preloadInternSQL = `SELECT a.id, x.id, x.value, x.dep_set FROM assets a,
+	LATERAL (SELECT c.id, c.code_version AS value, false AS dep_set FROM code_versions c WHERE c.asset_id = a.id
+	         UNION ALL
+	         SELECT d.id, d.deps, true FROM dep_sets d WHERE d.asset_id = a.id) x
+	WHERE a.key = ANY ($1::text[])`
 
 // load reads the results of the statements queueLoad queued.
 func (w *appendWork) load(results pgx.BatchResults) error {
@@ -212,21 +243,31 @@ func (w *appendWork) load(results pgx.BatchResults) error {
 	if w.synced, err = w.s.scanSynced(rows, len(w.keys)); err != nil {
 		return fmt.Errorf("read synced assets: %w", err)
 	}
-	if !w.byKey {
-		return nil
+	if w.byKey {
+		rows, err = results.Query()
+		if err != nil {
+			return fmt.Errorf("read partition state: %w", err)
+		}
+		w.loaded = map[partitionKey]*partitionRow{}
+		err = scanPartitionRows(rows, func(k partitionKey) *partitionRow {
+			row := &partitionRow{partitionKey: k}
+			w.loaded[k] = row
+			return row
+		})
+		if err != nil {
+			return fmt.Errorf("read partition state: %w", err)
+		}
 	}
-	rows, err = results.Query()
-	if err != nil {
-		return fmt.Errorf("read partition state: %w", err)
-	}
-	w.loaded = map[partitionKey]*partitionRow{}
-	err = scanPartitionRows(rows, func(k partitionKey) *partitionRow {
-		row := &partitionRow{partitionKey: k}
-		w.loaded[k] = row
-		return row
-	})
-	if err != nil {
-		return fmt.Errorf("read partition state: %w", err)
+	if len(w.preload) > 0 {
+		rows, _ := results.Query()
+		var r internedRow
+		_, err := pgx.ForEachRow(rows, []any{&r.assetID, &r.id, &r.value, &r.isDepSet}, func() error {
+			w.preloaded = append(w.preloaded, r)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read code versions: %w", err)
+		}
 	}
 	return nil
 }
@@ -306,6 +347,11 @@ func (w *appendWork) prepare(ctx context.Context, tx pgx.Tx) error {
 	}
 	w.prepared = prepared
 	w.in = newInterner(&w.s.cache)
+	for _, k := range w.preload {
+		if a := w.synced[assets.Key(k)]; a != nil {
+			w.in.seed(a.ID, w.preloaded)
+		}
+	}
 	if w.codes, err = w.in.resolve(ctx, tx, prepared); err != nil {
 		return fmt.Errorf("intern code versions: %w", err)
 	}
@@ -364,8 +410,10 @@ func (w *appendWork) touchedByKey() *touchedPartitions {
 // dep sets, in one statement: advance the clock by $1 (with lockFirst; 0
 // otherwise: the load advanced it), insert the events ($2 … $15, column by
 // column) and insert or update the partition state ($16 … $29, with $29 saying
-// which rows exist). One statement rather than one per row: a statement's fixed
-// cost, not the rows, is most of a small append's time on the server.
+// which rows exist). From setWrites events on, one statement rather than one per
+// row: a statement's fixed cost, not the rows, is most of a small append's time
+// on the server; below, the statements of one row each cost less than the larger
+// one.
 const writeSmallSQL = `WITH clock AS (UPDATE catalog_clock SET seq = seq + $1 WHERE id = 1 AND $1 > 0),
 	ev AS (
 		INSERT INTO events (seq, kind, asset_id, partition_key, at, run_id, step_id, data_version, data_changed,
@@ -394,10 +442,30 @@ const writeSmallSQL = `WITH clock AS (UPDATE catalog_clock SET seq = seq + $1 WH
 		failed_seq = u.failed_seq
 	FROM st u WHERE u.present AND ps.asset_id = u.asset_id AND ps.partition_key = u.partition_key`
 
+// setWrites is the event count from which queueWrites writes with writeSmallSQL.
+const setWrites = 3
+
 // queueWrites adds every write of a small append to b: new code versions and dep
-// sets, then writeSmallSQL.
+// sets, then the clock (with lockFirst), the events and the partition state.
 func (w *appendWork) queueWrites(b *pgx.Batch) {
 	if len(w.prepared) == 0 {
+		return
+	}
+	if len(w.prepared) < setWrites {
+		if w.lockFirst {
+			b.Queue(advanceClockSQL, int64(len(w.prepared)))
+		}
+		w.in.queue(b)
+		for i := range w.prepared {
+			b.Queue(insertEventSQL, eventValues(&w.prepared[i], w.codes[i])...)
+		}
+		for i := range w.parts.rows {
+			if row := &w.parts.rows[i]; row.exists {
+				b.Queue(updateStateSQL, stateValues(row)...)
+			} else {
+				b.Queue(insertStateSQL, stateValues(row)...)
+			}
+		}
 		return
 	}
 	w.in.queue(b)
@@ -586,6 +654,7 @@ func (s *Store) scanSynced(rows pgx.Rows, n int) (map[assets.Key]*store.SyncedAs
 		}
 		a.Key = assets.Key(key)
 		a.Code.Deps = store.SplitKeys(deps)
+		s.cache.learnID(key, a.ID)
 		var err error
 		if a.Partitions, err = s.cache.partitionsOf(a.ID, partitionsSeq, partitions); err != nil {
 			return nil, fmt.Errorf("asset %s: %w", key, err)
@@ -593,6 +662,20 @@ func (s *Store) scanSynced(rows pgx.Rows, n int) (map[assets.Key]*store.SyncedAs
 		synced[a.Key] = &a
 	}
 	return synced, rows.Err()
+}
+
+// eventValues returns an event's column values, in eventColumnNames order.
+func eventValues(p *store.PreparedEvent, code codeIDs) []any {
+	e := &p.Event
+	vals := []any{e.Seq, string(e.Kind), p.AssetID, e.Partition, e.At, nullUUID(e.RunID), nullUUID(e.StepID),
+		nullString(e.DataVersion), e.DataChanged, nil, nil, nil, nil, nullString(e.Error)}
+	if e.Kind == store.Materialization {
+		vals[9], vals[10], vals[11] = e.InputSeq, e.Code.Version, code.deps
+	}
+	if e.Metadata != nil {
+		vals[12] = []byte(e.Metadata)
+	}
+	return vals
 }
 
 func nullUUID(id [16]byte) any {

@@ -79,6 +79,88 @@
 // state through two server-side cursors of one snapshot, merging them partition by
 // partition.
 //
+// # The engine queue
+//
+// The queue (store.Queue: runs, steps, attempts, leases, logs, backfills) lives in
+// the tables of migrations 00002 to 00004, beside the catalog:
+//
+//   - runs and steps: a step's status (PENDING, READY, RUNNING, then a final one),
+//     its attempt count, and while RUNNING its lease (lease_owner, the worker, and
+//     lease_expires_at); attempts: one row per attempt, with the catalog watermark
+//     it was claimed at (input_seq);
+//   - step_deps: a step's dependencies, kind 'run' (a step of its run it needs) or
+//     'join' (a step of another run holding one of its partitions);
+//   - inflight_partitions: one row per (asset, partition) queued or running, its
+//     primary key the guarantee that one step at a time builds a partition. A step
+//     holds the rows of all its partitions or of none;
+//   - step_logs and step_log_stats: a step's log lines, numbered from 1 across
+//     attempts, and what its cap dropped.
+//
+// Every change is a transaction of a few pipelined round trips (pipeTx): the
+// reads that decide it travel with the BEGIN, the writes with the COMMIT.
+//
+// Claims. freshet_claim_steps, a PL/pgSQL function (migration 00004), claims in
+// one call: active runs oldest first, each run's READY steps in plan order, picked
+// with FOR NO KEY UPDATE SKIP LOCKED, so claimers never wait on each other's
+// steps nor take the same one. In the common case (the steps hold their
+// partitions, their assets have no cap) one statement picks and claims the steps a
+// run may still give. Caps (an asset's concurrency, a run's MaxParallel) are
+// counted under the lock of the asset's or run's row; ClaimSteps waits for those
+// rows, the claim that ends a report passes over rows another transaction holds.
+// A step that holds no partition takes them all or, when any is held, joins every
+// holder (locked FOR SHARE first, so that no holder ends unaware of the join) and
+// goes back to PENDING. A claimed step comes with the watermark read in the claim
+// (its attempt's InputSeq) and whether any of its partitions has a success
+// recorded (Materialized), in one snapshot.
+//
+// Fencing. A report (FinishStep, FinishSteps) is recorded only when its step is
+// RUNNING, leased to its worker, for its attempt, checked under the step's row
+// lock; otherwise it is refused with store.ErrLeaseLost and writes nothing.
+// ExpireLeases puts back (or fails) steps whose lease lapsed, passing over those a
+// report holds. A report that arrives after is refused, so repeating a call whose
+// outcome is unknown is safe.
+//
+// Batching. FinishSteps records consecutive successes, fresh skips and retries in
+// one transaction of two round trips, whatever their number (more only when events
+// bring a code version the store has not cached, or are many enough for COPY).
+// With the BEGIN: the locks of their runs, then of their steps, each in id order
+// and in one statement, the catalog clock and what their events need, the
+// in-flight rows of the steps that end. With the COMMIT: the events and partition
+// state, the retries, the ends of all the steps (which lock their dependents) in
+// one statement, the log lines, the dependents made READY and the runs ended in
+// one statement, and the claim for next. A run's lock is taken once for all its
+// steps of the call, where one report per transaction would queue the run's
+// reports one behind the other. A final failure or a cancel, whose cascade reaches
+// other steps, is recorded alone, in order; a refused report costs nothing; a
+// retry the store refuses (no attempt left, a cancel requested) splits the batch
+// there. Each report's result is the one FinishStep would give it, the reports
+// recorded one after the other. FinishStep is a batch of one.
+//
+// Logs. AppendStepLog appends in one round trip and commits without waiting for
+// the WAL to reach the disk (a crash may lose the last fraction of a second of a
+// log, never state). The lines a report carries are written in its transaction,
+// durably, after the lines appended before. Both take the step's stats row lock
+// (one appender at a time per step), number the lines after every line the log
+// ever had, and drop the oldest lines beyond the cap in one DELETE bounded by line
+// number, counting them.
+//
+// Notifications. A transaction that makes steps READY and leaves some unclaimed
+// (or creates a run, or puts a step back) sends NOTIFY freshet_steps, delivered
+// at commit. Listen holds one connection of its own outside the pool, named after
+// the pool's application_name with " listen" (or "freshet listen") in
+// pg_stat_activity, reconnects with backoff when it drops and then wakes its
+// reader once. A notification is a hint: workers also
+// poll, so a lost one delays a claim, never loses a step.
+//
+// Lock order. Writers of the queue take row locks in one order: runs, then steps,
+// each in id order; then the catalog clock; then in-flight rows, in key order;
+// then dependents (PENDING steps) and cascades, in id order; then backfills.
+// Claims lock capped assets then runs (waiting only in ClaimSteps), steps SKIP
+// LOCKED, holders FOR SHARE. Cascades across runs (a failure or cancel reaching
+// steps that joined another run) and claims waiting for a holder may still meet
+// another writer the other way: the deadlock is detected and the loser's
+// transaction is run again (up to five times, as after a serialization failure).
+//
 // # Errors
 //
 // Errors say what was being done ("append events: …"). A bad event in an Append is
@@ -92,5 +174,7 @@
 // postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable. Package pgtest gives
 // each test a fresh schema there and drops it afterwards; other packages' tests use
 // it too. The benchmarks (go test -run '^$' -bench . ./store/postgres) measure bulk
-// appends, cold state loads and incremental reads at production sizes.
+// appends, cold state loads and incremental reads at production sizes, and the
+// queue's loop: BenchmarkClaimFinish (a chain of steps, each report claiming the
+// next) and BenchmarkFinishSteps (reports in batches of 1, 8 and 32).
 package postgres

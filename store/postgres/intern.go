@@ -20,6 +20,28 @@ type cache struct {
 	mu         sync.Mutex
 	partitions map[int64]parsedPartitions
 	interned   map[int64]*internTable
+	// ids maps asset keys to their ids, as read with their synced definitions: an
+	// asset's id never changes. It tells which keys' interning tables are cached.
+	ids map[string]int64
+}
+
+// learnID records the id of an asset's key.
+func (c *cache) learnID(key string, id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ids == nil {
+		c.ids = make(map[string]int64)
+	}
+	c.ids[key] = id
+}
+
+// hasInterned reports whether the interning table of the asset of key is cached
+// (when the asset's id is known).
+func (c *cache) hasInterned(key string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.ids[key]
+	return ok && c.interned[id] != nil
 }
 
 type parsedPartitions struct {
@@ -117,8 +139,10 @@ type codeIDs struct {
 type interner struct {
 	cache *cache
 	// tables holds, for the assets whose ids had to be read, every id of the
-	// asset: what the database had plus what this Append adds.
+	// asset: what the database had plus what this Append adds. seeded are those
+	// read with the clock, before resolve (see appendWork.preload).
 	tables map[int64]*internTable
+	seeded map[int64]bool
 	// next is, per asset in tables, the next free code version and dep set id.
 	next  map[int64]codeIDs
 	added []internedRow
@@ -177,8 +201,13 @@ func (in *interner) resolve(ctx context.Context, tx pgx.Tx, prepared []store.Pre
 	if len(unresolved) == 0 {
 		return ids, nil
 	}
-	if err := in.load(ctx, tx, missing); err != nil {
-		return nil, err
+	for id := range in.seeded {
+		delete(missing, id)
+	}
+	if len(missing) > 0 {
+		if err := in.load(ctx, tx, missing); err != nil {
+			return nil, err
+		}
 	}
 	clear(last)
 	for _, i := range unresolved {
@@ -207,28 +236,41 @@ func (in *interner) load(ctx context.Context, tx pgx.Tx, assetIDs map[int64]bool
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			assetID  int64
-			id       int32
-			value    string
-			isDepSet bool
-		)
-		if err := rows.Scan(&assetID, &id, &value, &isDepSet); err != nil {
-			return err
-		}
-		next := in.next[assetID]
-		if isDepSet {
-			in.tables[assetID].depSets[value] = id
-			next.deps = max(next.deps, id+1)
-		} else {
-			in.tables[assetID].codeVersions[value] = id
-			next.version = max(next.version, id+1)
-		}
-		in.next[assetID] = next
+	var r internedRow
+	_, err = pgx.ForEachRow(rows, []any{&r.assetID, &r.id, &r.value, &r.isDepSet}, func() error {
+		in.add(r)
+		return nil
+	})
+	return err
+}
+
+// seed gives the interner the table of asset assetID from rows (every code
+// version and dep set of some assets, read under the clock's lock), so that
+// resolve does not read it again.
+func (in *interner) seed(assetID int64, rows []internedRow) {
+	if in.seeded == nil {
+		in.seeded = map[int64]bool{}
 	}
-	return rows.Err()
+	in.seeded[assetID] = true
+	in.tables[assetID] = newInternTable()
+	for _, r := range rows {
+		if r.assetID == assetID {
+			in.add(r)
+		}
+	}
+}
+
+// add records a code version's or dep set's id in its asset's table.
+func (in *interner) add(r internedRow) {
+	next := in.next[r.assetID]
+	if r.isDepSet {
+		in.tables[r.assetID].depSets[r.value] = r.id
+		next.deps = max(next.deps, r.id+1)
+	} else {
+		in.tables[r.assetID].codeVersions[r.value] = r.id
+		next.version = max(next.version, r.id+1)
+	}
+	in.next[r.assetID] = next
 }
 
 // assign returns the ids of code for an asset whose table was loaded, adding the

@@ -20,10 +20,11 @@ import (
 // reads that decide it go in one batch with the BEGIN, the writes in one batch
 // with the COMMIT. Rows are locked in one order where a transaction needs several:
 // a run's row before its steps' rows, so that everything that changes a run's
-// steps (FinishStep, ExpireLeases, CancelRun, CancelStep) is serialized per run
-// and a run's status is decided by the last of them to commit. Claims take steps
-// with FOR NO KEY UPDATE SKIP LOCKED and lock run and asset rows only where a cap must be
-// counted (see freshet_claim_steps in migrations 00003 and 00004).
+// steps (FinishStep, FinishSteps, ExpireLeases, CancelRun, CancelStep) is
+// serialized per run and a run's status is decided by the last of them to commit.
+// Claims take steps with FOR NO KEY UPDATE SKIP LOCKED and lock run and asset rows
+// only where a cap must be counted (see freshet_claim_steps in migrations 00003
+// and 00004). doc.go describes the whole, for operators and driver authors.
 var _ store.Queue = (*Store)(nil)
 
 // notifyChannel is the channel of LISTEN/NOTIFY that says steps may have become

@@ -55,10 +55,20 @@ func BenchmarkCreateRun(b *testing.B) {
 // step is claimed, then reported succeeded with one materialization, every state
 // change committed. With claim_next, the report claims the next step in the same
 // transaction, as a worker does; without, a ClaimSteps call follows each report.
+// +log=append appends two log lines per step with AppendStepLog before the report,
+// as a worker flushing its output does; +log=report carries them in the report
+// (StepResult.Log) instead.
 func BenchmarkClaimFinish(b *testing.B) {
 	const n = 1_000
-	for _, next := range []bool{true, false} {
-		b.Run(fmt.Sprintf("steps=%d/claim_next=%v", n, next), func(b *testing.B) {
+	for _, c := range []struct {
+		next bool
+		log  string
+	}{{true, ""}, {false, ""}, {true, "append"}, {true, "report"}} {
+		name := fmt.Sprintf("steps=%d/claim_next=%v", n, c.next)
+		if c.log != "" {
+			name += "+log=" + c.log
+		}
+		b.Run(name, func(b *testing.B) {
 			s := openStore(b)
 			defs := benchAssets(b, 1)
 			syncDefs(b, s, defs...)
@@ -79,11 +89,23 @@ func BenchmarkClaimFinish(b *testing.B) {
 					b.Fatal(err)
 				}
 				for len(claimed) > 0 {
-					c := claimed[0]
-					res := store.StepResult{StepID: c.ID, Attempt: c.Attempt, Worker: "bench", Outcome: store.OutcomeSucceeded,
-						Events: []store.Event{{Kind: store.Materialization, Asset: c.Asset, Partition: c.Partitions[0],
-							InputSeq: c.InputSeq, DataVersion: uuid.NewString()}}}
-					if next {
+					c0 := claimed[0]
+					res := store.StepResult{StepID: c0.ID, Attempt: c0.Attempt, Worker: "bench", Outcome: store.OutcomeSucceeded,
+						Events: []store.Event{{Kind: store.Materialization, Asset: c0.Asset, Partition: c0.Partitions[0],
+							InputSeq: c0.InputSeq, DataVersion: uuid.NewString()}}}
+					lines := []store.LogLine{
+						{Attempt: c0.Attempt, Stream: store.System, Text: "$ true"},
+						{Attempt: c0.Attempt, Stream: store.System, Text: "exit status 0"},
+					}
+					switch c.log {
+					case "append":
+						if err := s.AppendStepLog(ctx, c0.ID, lines, 1<<20); err != nil {
+							b.Fatal(err)
+						}
+					case "report":
+						res.Log, res.LogCap = lines, 1<<20
+					}
+					if c.next {
 						res.ClaimNext = &req
 					}
 					fr, err := s.FinishStep(ctx, res)
@@ -92,7 +114,7 @@ func BenchmarkClaimFinish(b *testing.B) {
 					}
 					steps++
 					claimed = fr.Claimed
-					if !next {
+					if !c.next {
 						if claimed, err = s.ClaimSteps(ctx, req); err != nil {
 							b.Fatal(err)
 						}

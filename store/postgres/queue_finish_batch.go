@@ -13,135 +13,108 @@ import (
 	"github.com/freshetdev/freshet/store"
 )
 
-// Reports are recorded in batches: FinishSteps records every success, fresh skip
-// and retry of a call in one transaction, and FinishStep records one of those
-// the same way, as a batch of one. A final failure or a cancel, whose cascade
-// reaches other steps, is recorded alone (finishStep, queue_finish.go), in a
-// transaction of its own.
+// Reports are recorded in batches: FinishSteps records consecutive successes,
+// fresh skips and retries of a call in one transaction, and FinishStep records one
+// of those the same way, as a batch of one. A final failure or a cancel, whose
+// cascade reaches other steps, is recorded alone (finishStep, queue_finish.go),
+// in a transaction of its own.
 //
 // A batch costs two round trips, whatever its size (three when events bring a
 // code version the store has not cached, more when they are many enough to be
 // written with COPY):
 //
-//  1. with the BEGIN: lock the runs of the reported steps, in run id order, in
-//     one statement; lock the steps, in step id order, in one statement, reading
-//     what fencing needs; take the catalog clock's lock and read what appending
-//     the successes' events needs (the synced definitions of their assets, the
-//     state of their partitions); lock the in-flight rows of the successes and
-//     skips, then their PENDING dependents, in step id order.
-//  2. with the COMMIT: the events and the partition state; the retried steps put
+//  1. with the BEGIN: lock the runs of the reported steps, in id order, in one
+//     statement; lock the steps, in id order, in one statement, reading what
+//     fencing needs; advance the catalog clock (taking its lock) by the events of
+//     the successes and read what appending them needs (the synced definitions of
+//     their assets, the state of their partitions); lock the in-flight rows of the
+//     successes and skips (see lockInflightSQL).
+//  2. with the COMMIT: the events and the partition state (one statement per row
+//     for a few events, one for all from setWrites on); the retried steps put
 //     back; one statement that ends every succeeded or skipped step, releases its
-//     partitions, makes the dependents whose dependencies are all done READY and
-//     ends the runs none of whose steps is open any more; the log lines; the
-//     backfills that ended; the claim for next.
+//     partitions and locks its PENDING dependents; the log lines; settleSQL, which
+//     makes READY the dependents whose dependencies are all done and ends the runs
+//     none of whose steps is open any more, for all the steps and runs at once;
+//     the backfills that ended; the claim for next.
 //
 // Between them each report is fenced on its own, in Go: a report whose worker no
 // longer holds the step's lease for that attempt, or whose events are not one
 // materialization per partition of the step, or are refused by the catalog (an
-// unknown partition, a removed asset), is refused: nothing is written for it,
-// and the others are recorded. Its locks are kept to the end of the transaction,
-// which harms nothing. A retry the store must refuse (no attempt left, or a cancel
-// was requested) makes the step's end final, with a cascade: that report is left
-// out of the batch and recorded alone once the batch committed (it still holds
-// the step, which nothing but its own report or an expired lease changes).
+// unknown partition, a removed asset), is refused: nothing is written for it (the
+// clock is set back by its events), and the others are recorded. Its locks are
+// kept to the end of the transaction, which harms nothing. A retry the store must
+// refuse (no attempt left, or a cancel was requested) makes the step's end final,
+// with a cascade: the batch rolls back, and FinishSteps records the reports
+// before it as a batch, it alone, and the reports after it as another batch, in
+// order. (Refusals are rare; this keeps every report's result as FinishStep
+// would give it, one report after the other.)
 //
 // Locks are taken in the order every writer of the queue takes them (see doc.go):
 // runs, then steps, each in id order; then the catalog clock; then in-flight
-// rows; then the dependents. Dependents are locked in the first round trip, before the statement
-// that reads their dependencies, so that its snapshot, taken once it holds them,
-// sees the end of any other dependency recorded by a transaction that held them
-// before (see lockDependentsSQL): the step's end and the settling of its
-// dependents and run can then be one statement.
+// rows; then the dependents, in a statement before the one that reads their
+// dependencies (settleSQL), so that its snapshot, taken once it holds them, sees
+// the end of any other dependency recorded by a transaction that held them before
+// (see lockDependentsSQL). A run's lock is held once for all its steps of the
+// batch, where one FinishStep per step would take it once per step, and
+// serialize reports of one run one transaction after the other.
 
-// lockReportedSQL locks, in one statement, the runs of the steps $1 (in id
-// order), then the steps (in id order), reading what fencing and ending them
-// needs (as lockStepSQL does for one) with their run's backfill and status, then
-// the in-flight rows of the steps $2 among them (the successes and skips), in key
-// order, as every writer of the table takes them.
-//
-// The order holds whatever plan the statement gets: the steps' scan has a
-// one-time filter that counts the runs (so every run is locked before the first
-// step), and the in-flight rows are locked by a subquery of the first output row
-// that reads every step.
-//
-// The in-flight rows: CreateRun locks the row of a partition taken by a step that
-// turned up after it looked for holders (ON CONFLICT DO UPDATE) and then joins
-// that step, without its step row's lock. Locking the rows here orders the two:
-// either CreateRun committed first, and lockDependentsOfSQL, a later statement,
-// sees the join; or it waits for the batch to commit, finds the rows deleted and
-// takes the partitions.
-const lockReportedSQL = `WITH r AS MATERIALIZED (
-		SELECT r.id, r.backfill_id IS NOT NULL AS backfill, r.status FROM runs r
-		WHERE r.id IN (SELECT s.run_id FROM steps s WHERE s.id = ANY ($1::uuid[]))
-		ORDER BY r.id FOR NO KEY UPDATE),
-	s AS MATERIALIZED (
-		SELECT s.id, s.run_id, a.key, s.partition_keys, s.status, coalesce(s.lease_owner, '') AS owner, s.attempt,
-			s.max_attempts, s.cancel_requested_at IS NOT NULL AS cancel_requested,
-			coalesce((SELECT t.input_seq FROM attempts t WHERE t.step_id = s.id AND t.attempt = s.attempt), 0) AS input_seq
-		FROM steps s JOIN assets a ON a.id = s.asset_id
-		WHERE s.id = ANY ($1::uuid[]) AND (SELECT count(*) FROM r) >= 0
-		ORDER BY s.id FOR NO KEY UPDATE OF s),
-	ip AS MATERIALIZED (
-		SELECT 1 FROM inflight_partitions ip
-		WHERE ip.step_id = ANY ($2::uuid[]) AND ip.step_id IN (SELECT s.id FROM s)
-		ORDER BY ip.asset_id, ip.partition_key FOR NO KEY UPDATE)
-	SELECT s.id, s.run_id, s.key, s.partition_keys, s.status, s.owner, s.attempt, s.max_attempts, s.cancel_requested,
-		s.input_seq, r.backfill, r.status, (SELECT count(*) FROM ip)
-	FROM s JOIN r ON r.id = s.run_id`
+// lockRunsOfStepsSQL locks the runs of the steps $1, in id order, with whether
+// each belongs to a backfill and its status.
+const lockRunsOfStepsSQL = `SELECT r.id, r.backfill_id IS NOT NULL, r.status FROM runs r
+	WHERE r.id IN (SELECT s.run_id FROM steps s WHERE s.id = ANY ($1::uuid[]))
+	ORDER BY r.id FOR NO KEY UPDATE`
 
-// lockDependentsOfSQL locks the PENDING dependents of the steps $1 as
-// lockDependentsSQL does, and returns each with the steps of $1 it depends on.
-const lockDependentsOfSQL = `SELECT x.id, dep.ups
-	FROM (SELECT d.step_id, array_agg(d.upstream_step_id) AS ups FROM step_deps d
-	      WHERE d.upstream_step_id = ANY ($1::uuid[]) GROUP BY d.step_id ORDER BY d.step_id) dep,
-	LATERAL (SELECT s.id FROM steps s WHERE s.id = dep.step_id AND s.status = 'PENDING' FOR NO KEY UPDATE) x`
+// lockStepsSQL locks the steps $1, in id order, and reads what ending them needs
+// (as lockStepSQL does for one).
+const lockStepsSQL = `SELECT s.id, s.run_id, a.key, s.partition_keys, s.status, coalesce(s.lease_owner, ''), s.attempt,
+		s.max_attempts, s.cancel_requested_at IS NOT NULL,
+		coalesce((SELECT t.input_seq FROM attempts t WHERE t.step_id = s.id AND t.attempt = s.attempt), 0)
+	FROM steps s JOIN assets a ON a.id = s.asset_id WHERE s.id = ANY ($1::uuid[])
+	ORDER BY s.id FOR NO KEY UPDATE OF s`
+
+// lockRunOfOneSQL and lockOneStepSQL are lockRunsOfStepsSQL and lockStepsSQL
+// for a batch of one step $1 (FinishStep's): a key lookup costs the server less
+// than the same over an array.
+const (
+	lockRunOfOneSQL = `SELECT r.id, r.backfill_id IS NOT NULL, r.status FROM runs r
+		WHERE r.id = (SELECT s.run_id FROM steps s WHERE s.id = $1) FOR NO KEY UPDATE`
+	lockOneStepSQL = `SELECT s.id, s.run_id, a.key, s.partition_keys, s.status, coalesce(s.lease_owner, ''), s.attempt,
+			s.max_attempts, s.cancel_requested_at IS NOT NULL,
+			coalesce((SELECT t.input_seq FROM attempts t WHERE t.step_id = s.id AND t.attempt = s.attempt), 0)
+		FROM steps s JOIN assets a ON a.id = s.asset_id WHERE s.id = $1 FOR NO KEY UPDATE OF s`
+)
+
+// lockInflightSQL locks the in-flight rows of the steps $1, in key order, as
+// every writer of the table takes them. CreateRun locks the row of a partition
+// taken by a step that turned up after it looked for holders (ON CONFLICT DO
+// UPDATE) and then joins that step, without its step row's lock: locking the rows
+// here orders the two. Either CreateRun committed first, and endStepsSQL,
+// a later statement, sees the join; or it waits for the batch to commit, finds
+// the rows deleted and takes the partitions.
+const lockInflightSQL = `SELECT 1 FROM inflight_partitions WHERE step_id = ANY ($1::uuid[])
+	ORDER BY asset_id, partition_key FOR NO KEY UPDATE`
 
 // endStepsSQL ends the attempts $2 of the steps $1 (attempt status $3, step
-// status $4: succeeded or skipped), releasing their partitions; makes READY their
-// PENDING dependents whose dependencies are all done, ends the runs $5 none of
-// whose steps is open any more (as settleSQL does); with $6, wakes the listeners
-// when a step was made ready. It returns the ended steps, each with the steps made
-// ready and the runs' statuses (in run id order).
-//
-// It is one statement, so its parts share one snapshot, in which the steps it
-// ends are still RUNNING: a dependency on one of them counts as done, and they
-// do not keep their runs open. The dependents were locked before it
-// (lockDependentsOfSQL), so the snapshot sees every other dependency's end.
+// status $4: succeeded or skipped) and the steps, releasing their partitions,
+// locks their PENDING dependents in step id order (see lockDependentsSQL), and
+// returns the steps, each with its dependents (all of them: those made ready are
+// among them). settleSQL, a statement of its own, then reads the dependents'
+// dependencies with a snapshot taken once it holds them. (The snapshot of this
+// statement is taken after the first round trip, which waited for any CreateRun
+// that joined one of the steps: see lockInflightSQL.)
 const endStepsSQL = `WITH t AS (SELECT * FROM unnest($1::uuid[], $2::integer[], $3::text[], $4::text[]) AS t(id, attempt, attempt_status, status)),
 	att AS (
 		UPDATE attempts a SET status = t.attempt_status, finished_at = now()
 		FROM t WHERE a.step_id = t.id AND a.attempt = t.attempt),
 	released AS (DELETE FROM inflight_partitions WHERE step_id = ANY ($1::uuid[])),
-	ready AS (
-		UPDATE steps x SET status = 'READY', ready_at = now()
-		FROM (SELECT DISTINCT d.step_id FROM step_deps d WHERE d.upstream_step_id = ANY ($1::uuid[])) dep,
-		LATERAL (SELECT s.id FROM steps s WHERE s.id = dep.step_id AND s.status = 'PENDING'
-		         AND NOT EXISTS (SELECT 1 FROM step_deps d JOIN steps u ON u.id = d.upstream_step_id
-		                         WHERE d.step_id = s.id AND NOT (u.id = ANY ($1::uuid[]) OR ` + depDoneSQL + `))
-		         OFFSET 0) r
-		WHERE x.id = r.id
-		RETURNING x.id),
-	ended AS (
-		UPDATE runs r SET finished_at = now(), status = CASE
-			WHEN r.canceled_at IS NOT NULL OR EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.status = 'CANCELED')
-				THEN 'CANCELED'
-			WHEN EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.status IN ('FAILED', 'UPSTREAM_FAILED'))
-				THEN 'FAILED'
-			ELSE 'SUCCEEDED' END
-		WHERE r.id = ANY ($5::uuid[]) AND r.status IN ('QUEUED', 'RUNNING')
-		  AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.run_id = r.id AND s.status IN ` + openSQL + `
-		                  AND NOT s.id = ANY ($1::uuid[]))
-		RETURNING r.id, r.status),
-	woken AS (SELECT pg_notify('` + notifyChannel + `', '') FROM (SELECT 1 FROM ready LIMIT 1) x WHERE $6)
+	locked AS (
+		SELECT x.id
+		FROM (SELECT DISTINCT d.step_id FROM step_deps d WHERE d.upstream_step_id = ANY ($1::uuid[]) ORDER BY d.step_id) dep,
+		LATERAL (SELECT s.id FROM steps s WHERE s.id = dep.step_id AND s.status = 'PENDING' FOR NO KEY UPDATE) x)
 	UPDATE steps s SET status = t.status, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
 		not_before = NULL, error = NULL
-	FROM t, assets a WHERE s.id = t.id AND a.id = s.asset_id
-	RETURNING ` + stepColumns + `,
-		ARRAY(SELECT id FROM ready),
-		ARRAY(SELECT r.id FROM runs r WHERE r.id = ANY ($5::uuid[]) ORDER BY r.id),
-		ARRAY(SELECT coalesce(e.status, r.status) FROM runs r LEFT JOIN ended e ON e.id = r.id
-		      WHERE r.id = ANY ($5::uuid[]) ORDER BY r.id),
-		(SELECT count(*) FROM woken)`
+	FROM t, assets a WHERE s.id = t.id AND a.id = s.asset_id AND (SELECT count(*) FROM locked) >= 0
+	RETURNING ` + stepColumns + `, ARRAY(SELECT d.step_id FROM step_deps d WHERE d.upstream_step_id = s.id)`
 
 // report is one StepResult on its way to be recorded.
 type report struct {
@@ -391,17 +364,23 @@ func (s *Store) finishBatch(ctx context.Context, reps []*report, claim *store.Cl
 	// Round trip 1: the locks and the reads.
 	b := txBatch(writeTx)
 	b.Queue(planSettingsSQL)
-	b.Queue(lockReportedSQL, ids, emptyIfNil(ending))
+	if len(ids) == 1 {
+		b.Queue(lockRunOfOneSQL, ids[0])
+		b.Queue(lockOneStepSQL, ids[0])
+	} else {
+		b.Queue(lockRunsOfStepsSQL, ids)
+		b.Queue(lockStepsSQL, ids)
+	}
 	var w *appendWork
 	if len(events) > 0 {
-		// The clock's lock, taken before knowing which reports are fenced out: the
-		// clock advances in the writes, by the events of the reports recorded.
+		// The clock advances by every event before the reports are fenced; when
+		// some are refused, the writes set it back by theirs (no other writer
+		// sees it meanwhile: the transaction holds its lock).
 		w = s.newAppendWork(events, true)
-		w.lockFirst = true
 		w.queueLoad(b)
 	}
 	if len(ending) > 0 {
-		b.Queue(lockDependentsOfSQL, ending)
+		b.Queue(lockInflightSQL, ending)
 	}
 	tx, results, err := s.beginBatch(ctx, b)
 	if err != nil {
@@ -414,28 +393,35 @@ func (s *Store) finishBatch(ctx context.Context, reps []*report, claim *store.Cl
 	}
 	runs := map[uuid.UUID]runRow{}
 	locked := map[uuid.UUID]lockedStep{}
-	upstreams := map[uuid.UUID][]uuid.UUID{} // of each locked dependent, those of the batch
 	err = func() error {
 		if _, err := results.Exec(); err != nil {
 			return err
 		}
 		rows, _ := results.Query()
+		var (
+			id       uuid.UUID
+			backfill bool
+			status   string
+		)
+		_, err := pgx.ForEachRow(rows, []any{&id, &backfill, &status}, func() error {
+			runs[id] = runRow{backfill, store.RunStatus(status)}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("lock runs: %w", err)
+		}
+		rows, _ = results.Query()
 		for rows.Next() {
-			var (
-				st     lockedStep
-				run    runRow
-				status string
-			)
-			if err := scanLockedSteps(rows, &st, &run.backfill, &status); err != nil {
+			var st lockedStep
+			if err := scanLockedSteps(rows, &st); err != nil {
 				rows.Close()
-				return fmt.Errorf("lock runs and steps: %w", err)
+				return fmt.Errorf("lock steps: %w", err)
 			}
-			run.status = store.RunStatus(status)
-			locked[st.id], runs[st.runID] = st, run
+			locked[st.id] = st
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("lock runs and steps: %w", err)
+			return fmt.Errorf("lock steps: %w", err)
 		}
 		if w != nil {
 			if err := w.load(results); err != nil {
@@ -443,17 +429,8 @@ func (s *Store) finishBatch(ctx context.Context, reps []*report, claim *store.Cl
 			}
 		}
 		if len(ending) > 0 {
-			rows, _ := results.Query()
-			var (
-				id  uuid.UUID
-				ups []uuid.UUID
-			)
-			_, err := pgx.ForEachRow(rows, []any{&id, &ups}, func() error {
-				upstreams[id] = ups
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("lock dependents: %w", err)
+			if _, err := results.Exec(); err != nil {
+				return fmt.Errorf("lock in-flight partitions: %w", err)
 			}
 		}
 		return results.Close()
@@ -516,6 +493,9 @@ func (s *Store) finishBatch(ctx context.Context, reps []*report, claim *store.Cl
 
 	// Round trip 2: the writes, the claim and the COMMIT.
 	final := &pgx.Batch{}
+	if w != nil && len(w.prepared) < len(events) {
+		final.Queue(advanceClockSQL, -int64(len(events)-len(w.prepared)))
+	}
 	if w != nil && len(w.prepared) > 0 {
 		if !w.small() {
 			if err := w.write(ctx, tx); err != nil {
@@ -565,29 +545,15 @@ func (s *Store) finishBatch(ctx context.Context, reps []*report, claim *store.Cl
 	}
 	runIDs = sortedIDs(runIDs)
 	if len(ended) > 0 {
-		final.Queue(endStepsSQL, endedIDs, attempts, attemptStatuses, stepStatuses, runIDs, claim == nil && !notifyRetry)
+		final.Queue(endStepsSQL, endedIDs, attempts, attemptStatuses, stepStatuses)
 	}
 	nLogs := queueLogs(final, logs)
-	if backfills && len(ended) > 0 {
-		final.Queue(lockBackfillsSQL, runIDs)
-		final.Queue(backfillStatusSQL, runIDs)
-	}
-	switch {
-	case claim != nil && !notifyRetry:
-		queueClaim(final, claim, false, emptyIfNil(endedIDs))
-	case claim != nil:
-		queueClaim(final, claim, false, nil)
-		final.Queue(notifySQL)
-	case notifyRetry:
-		final.Queue(notifySQL)
-	}
+	set := &settle{done: endedIDs, locked: true, runs: runIDs, runsLocked: true, backfills: backfills,
+		notify: notifyRetry, claim: claim}
+	set.queue(final)
 
 	stepRows := map[uuid.UUID]*store.Step{}
-	var ready []uuid.UUID
-	runStatus := map[uuid.UUID]store.RunStatus{}
-	for id, r := range runs {
-		runStatus[id] = r.status
-	}
+	upstreams := map[uuid.UUID][]uuid.UUID{} // of each dependent locked, the steps of the batch it depends on
 	err = tx.commitWith(ctx, final, func(results pgx.BatchResults) error {
 		for range nWrites {
 			if _, err := results.Exec(); err != nil {
@@ -604,19 +570,15 @@ func (s *Store) finishBatch(ctx context.Context, reps []*report, claim *store.Cl
 		if len(ended) > 0 {
 			rows, _ := results.Query()
 			for rows.Next() {
-				var (
-					runs     []uuid.UUID
-					statuses []string
-					woken    int64
-				)
-				step, err := scanStep(endRow{rows, &ready, &runs, &statuses, &woken})
+				var deps []uuid.UUID
+				step, err := scanStep(endRow{rows, &deps})
 				if err != nil {
 					rows.Close()
 					return fmt.Errorf("end the steps: %w", err)
 				}
 				stepRows[step.ID] = &step
-				for i, id := range runs {
-					runStatus[id] = store.RunStatus(statuses[i])
+				for _, d := range deps {
+					upstreams[d] = append(upstreams[d], step.ID)
 				}
 			}
 			rows.Close()
@@ -629,28 +591,14 @@ func (s *Store) finishBatch(ctx context.Context, reps []*report, claim *store.Cl
 				return fmt.Errorf("append log lines: %w", err)
 			}
 		}
-		if backfills && len(ended) > 0 {
-			for _, what := range []string{"lock backfills", "decide backfill status"} {
-				if _, err := results.Exec(); err != nil {
-					return fmt.Errorf("%s: %w", what, err)
-				}
-			}
-		}
-		if claim != nil {
-			var err error
-			if done.claimed, err = readClaim(results); err != nil {
-				return fmt.Errorf("claim steps: %w", err)
-			}
-		}
-		if notifyRetry {
-			if _, err := results.Exec(); err != nil {
-				return fmt.Errorf("notify: %w", err)
-			}
-		}
-		return nil
+		return set.read(results)
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	ready, runStatus := set.ready, set.runStatus
+	if claim != nil {
+		done.claimed = set.claimed
 	}
 
 	// Each report's result is what FinishStep would have returned had the reports
@@ -691,7 +639,7 @@ func (s *Store) finishBatch(ctx context.Context, reps []*report, claim *store.Cl
 			fr.RunStatus = runStatus[bs.st.runID]
 		}
 		if bs.res.Outcome == store.OutcomeSucceeded {
-			fr.Events = recorded[bs.off : bs.off+len(bs.events)]
+			fr.Events = recorded[bs.off : bs.off+len(bs.events) : bs.off+len(bs.events)]
 		}
 		done.results[bs.k] = fr
 	}
@@ -750,31 +698,26 @@ func (s *Store) prepareBatchEvents(ctx context.Context, tx *pipeTx, w *appendWor
 	}
 }
 
-// scanLockedSteps reads a row of lockReportedSQL.
-func scanLockedSteps(rows pgx.Rows, st *lockedStep, backfill *bool, runStatus *string) error {
+// scanLockedSteps reads a row of lockStepsSQL.
+func scanLockedSteps(rows pgx.Rows, st *lockedStep) error {
 	var (
 		key, status   string
 		attempt, maxA int32
-		inflight      int64
 	)
 	if err := rows.Scan(&st.id, &st.runID, &key, &st.partitions, &status, &st.owner, &attempt, &maxA,
-		&st.cancelRequested, &st.inputSeq, backfill, runStatus, &inflight); err != nil {
+		&st.cancelRequested, &st.inputSeq); err != nil {
 		return err
 	}
 	st.asset, st.status, st.attempt, st.max = assets.Key(key), store.StepStatus(status), int(attempt), int(maxA)
 	return nil
 }
 
-// endRow scans a row of endStepsSQL: a step's columns, then the steps made
-// ready, the runs and their statuses, and the notification's count.
+// endRow scans a row of endStepsSQL: a step's columns, then its dependents.
 type endRow struct {
-	rows     pgx.Rows
-	ready    *[]uuid.UUID
-	runs     *[]uuid.UUID
-	statuses *[]string
-	woken    *int64
+	rows pgx.Rows
+	deps *[]uuid.UUID
 }
 
 func (r endRow) Scan(dest ...any) error {
-	return r.rows.Scan(append(dest, r.ready, r.runs, r.statuses, r.woken)...)
+	return r.rows.Scan(append(dest, r.deps)...)
 }

@@ -20,8 +20,8 @@ import (
 // looks at their dependencies, in a statement of its own: two transactions each
 // ending one dependency of a step (of different runs, joined) are then ordered,
 // and the second sees the first's end, so the step does not stay PENDING with
-// every dependency done. (FinishStep locks them in the statement that ends the
-// step: lockDependentsCTE.)
+// every dependency done. (The statements that end steps, endStepSQL and
+// endStepsSQL, lock them themselves, in a CTE.)
 //
 // Dependents are found from the dependency rows and reached by primary key, in
 // LATERAL subqueries the planner cannot flatten: joined freely, a planner without
@@ -95,8 +95,10 @@ type settle struct {
 	done   []uuid.UUID
 	locked bool
 	// runs are the runs whose steps changed. The caller holds the first's row;
-	// the others are locked here.
-	runs []uuid.UUID
+	// the others are locked here, unless runsLocked says the caller holds them
+	// all.
+	runs       []uuid.UUID
+	runsLocked bool
 	// backfills says a run may belong to a backfill.
 	backfills bool
 	// notify wakes the listeners whatever becomes ready (steps were put back READY).
@@ -116,7 +118,7 @@ func (st *settle) queue(b *pgx.Batch) {
 	if st.done == nil {
 		st.done = []uuid.UUID{}
 	}
-	if len(st.runs) > 1 {
+	if len(st.runs) > 1 && !st.runsLocked {
 		b.Queue(`SELECT id FROM runs WHERE id = ANY ($1::uuid[]) ORDER BY id FOR NO KEY UPDATE`, st.runs[1:])
 	}
 	if len(st.done) > 0 && !st.locked {
@@ -143,7 +145,7 @@ func (st *settle) queue(b *pgx.Batch) {
 // read reads the results of the statements queue added, in order.
 func (st *settle) read(results pgx.BatchResults) error {
 	st.claimed = []store.ClaimedStep{}
-	if len(st.runs) > 1 {
+	if len(st.runs) > 1 && !st.runsLocked {
 		if _, err := results.Exec(); err != nil {
 			return fmt.Errorf("lock runs: %w", err)
 		}

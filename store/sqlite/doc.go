@@ -101,8 +101,9 @@
 // bad events, an unknown outcome) is rolled back to its savepoint and gets its
 // error at its index, while the others commit. An error of the transaction
 // itself (SQLite aborted it, the context ended) fails the whole call and nothing
-// is written, so the call can be repeated as it is. The savepoints' sub-journals stay in memory (temp_store=MEMORY on the
-// writer). On two shared cores a worker finishing and claiming one step per
+// is written, so the call can be repeated as it is. The savepoints'
+// sub-journals stay in memory (temp_store=MEMORY on the writer). On two shared
+// cores a worker finishing and claiming one step per
 // transaction runs about 1,500 to 2,000 steps a second, with batches of 32 about
 // 4,500 (BenchmarkClaimFinish, BenchmarkFinishSteps).
 //
