@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,11 +63,13 @@ type Worker struct {
 	// Now is the planning clock for the pre-start check (nil: time.Now).
 	Now func() time.Time
 
-	mu      sync.Mutex
-	g       *graph.Graph
-	caps    map[assets.Key]int // the concurrency caps of capsOf
-	capsOf  *graph.Graph
-	running map[uuid.UUID]*attemptRun
+	mu     sync.Mutex
+	g      *graph.Graph
+	caps   map[assets.Key]int // the concurrency caps of capsOf
+	capsOf *graph.Graph
+	// attempting counts the slots running an attempt (not waiting on a report).
+	attempting atomic.Int32
+	running    map[uuid.UUID]*attemptRun
 }
 
 // attemptRun is one attempt in progress.
@@ -277,14 +280,21 @@ type report struct {
 	next chan *store.ClaimedStep
 }
 
-// maxReportBatch bounds how many reports one store call records.
-const maxReportBatch = 256
+// maxReportBatch bounds how many reports one store call records; reportGather
+// is how long the completer waits for more reports, while attempts are still in
+// progress, before it records those it has.
+const (
+	maxReportBatch = 256
+	reportGather   = time.Millisecond
+)
 
 // work runs a claimed step and, while the worker runs, the steps claimed with its
 // report, one after the other in this slot.
 func (w *Worker) work(ctx context.Context, c store.ClaimedStep, reports chan<- report) {
 	for {
+		w.attempting.Add(1)
 		res, ok := w.attempt(ctx, c)
+		w.attempting.Add(-1)
 		if !ok {
 			return
 		}
@@ -299,25 +309,43 @@ func (w *Worker) work(ctx context.Context, c store.ClaimedStep, reports chan<- r
 }
 
 // complete records the slots' reports. It takes every report that is waiting,
-// records them with one FinishSteps call (one transaction, in the common case)
-// that also claims a step for each slot they free, and hands those out: reports
-// that arrive while a call is in flight make the next batch, so a busy worker
-// records many steps per commit and an idle one reports each step at once.
+// and, while other attempts are in progress, those that arrive within
+// reportGather, records them with one FinishSteps call (one transaction, in the
+// common case) that also claims a step for each slot they free, and hands those
+// out. Reports that arrive while a call is in flight make the next batch. A busy
+// worker thus records many steps per commit, and one whose other slots are idle
+// (a chain of steps) reports each step at once.
 func (w *Worker) complete(ctx context.Context, reports <-chan report) {
+	gather := time.NewTimer(reportGather)
+	gather.Stop() // since Go 1.23 a stopped or reset timer delivers no stale tick
 	for first := range reports {
 		batch := []report{first}
-	gather:
+		gather.Reset(reportGather)
+	collect:
 		for len(batch) < maxReportBatch {
 			select {
 			case r, ok := <-reports:
 				if !ok {
-					break gather
+					break collect
 				}
 				batch = append(batch, r)
+				continue
 			default:
-				break gather
+			}
+			if w.attempting.Load() == 0 {
+				break collect // every other slot waits on this batch, or is free
+			}
+			select {
+			case r, ok := <-reports:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, r)
+			case <-gather.C:
+				break collect
 			}
 		}
+		gather.Stop()
 		claimed := w.finish(ctx, batch)
 		for i, r := range batch {
 			if i < len(claimed) {
