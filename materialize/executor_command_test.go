@@ -396,8 +396,10 @@ func TestExecutorCommandLeftoverChildren(t *testing.T) {
 			body: "sleep 600 &\necho \"child=$!\"\necho done\n",
 		},
 		{
+			// The script waits until the child ignores SIGTERM: exiting before, it
+			// would let the SIGTERM for its leftovers kill a child not yet trapping.
 			name:     "background child ignoring SIGTERM",
-			body:     "(trap '' TERM; exec sleep 600) &\necho \"child=$!\"\necho done\n",
+			body:     "(trap '' TERM; : > trapped; exec sleep 600) &\necho \"child=$!\"\nwhile [ ! -e trapped ]; do sleep 0.01; done\necho done\n",
 			wantKill: true,
 		},
 	}
