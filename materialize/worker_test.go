@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/freshetdev/freshet/assets"
 	"github.com/freshetdev/freshet/graph"
@@ -28,6 +31,14 @@ func queueStores(t testing.TB) map[string]materialize.QueueStore {
 		out[name] = q
 	}
 	return out
+}
+
+// testLog writes a worker's log lines to the test's log.
+type testLog struct{ t testing.TB }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // funcAsset is an unpartitioned or daily asset built by fn.
@@ -70,6 +81,8 @@ func work(t *testing.T, q materialize.QueueStore, g *graph.Graph, id [16]byte, p
 	ctx, cancel := context.WithCancel(context.Background())
 	w := materialize.NewWorker(q, g, t.TempDir(), &materialize.Executors{})
 	w.Parallel, w.Poll = parallel, 20*time.Millisecond
+	// What the worker warns about shows with the test's failure.
+	w.Logger = hclog.New(&hclog.LoggerOptions{Name: "worker", Level: hclog.Debug, Output: testLog{t}})
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	defer func() {
@@ -174,6 +187,17 @@ func TestWorkerSkipsStepsWhoseInputsDidNotChange(t *testing.T) {
 			g = syncGraph(t, q, defs)
 			run := materializeAll(t, q, g, now, false)
 			if run == nil || run.Status != store.RunSucceeded {
+				if run != nil { // what the steps went through, to tell why
+					steps, _ := q.RunSteps(context.Background(), run.ID)
+					for _, st := range steps {
+						atts, _ := q.Attempts(context.Background(), st.ID)
+						page, _ := q.StepLog(context.Background(), st.ID, 0, 100)
+						t.Logf("step %s of %s: %s, error %q, attempts %+v", st.ID, st.Asset, st.Status, st.Error, atts)
+						for _, l := range page.Lines {
+							t.Logf("  log %d: %s", l.No, l.Text)
+						}
+					}
+				}
 				t.Fatalf("second run: %+v", run)
 			}
 			if run.Counts[store.StepSucceeded] != 1 || run.Counts[store.StepSkippedFresh] != 1 {
@@ -298,13 +322,28 @@ func TestWorkerTimeoutAndCancel(t *testing.T) {
 				t.Fatal(err)
 			}
 			go func() {
+				// Cancel once hang runs and slow has timed out: a cancel request
+				// seen by slow's heartbeat before its timeout would end it CANCELED.
 				<-started
+				for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+					steps, err := q.RunSteps(ctx, run.ID)
+					if err != nil {
+						t.Errorf("run steps: %v", err)
+						return
+					}
+					if i := slices.IndexFunc(steps, func(s store.Step) bool { return s.Asset == "slow" }); i >= 0 && steps[i].Status.Done() {
+						break
+					}
+				}
 				if _, err := q.CancelRun(ctx, run.ID); err != nil {
 					t.Errorf("cancel: %v", err)
 				}
 			}()
 			w := materialize.NewWorker(q, g, t.TempDir(), &materialize.Executors{})
-			w.Parallel, w.Lease, w.Poll = 2, 300*time.Millisecond, 20*time.Millisecond
+			// A lease short enough for hang's heartbeat to see the cancel soon, long
+			// enough for slow's report to land under the race detector on a busy
+			// machine (it is not renewed once the attempt has ended).
+			w.Parallel, w.Lease, w.Poll = 2, 3*time.Second, 20*time.Millisecond
 			wctx, stop := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() { done <- w.Run(wctx) }()
