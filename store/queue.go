@@ -226,6 +226,9 @@ const (
 	TriggerRetry    Trigger = "retry"
 )
 
+// Triggers are the triggers a run may have: CreateRun refuses any other.
+var Triggers = []Trigger{TriggerManual, TriggerAPI, TriggerSchedule, TriggerBackfill, TriggerRetry}
+
 // NewRun is a run to record.
 type NewRun struct {
 	ID        uuid.UUID

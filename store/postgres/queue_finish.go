@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -420,7 +419,7 @@ func checkStepEvents(events []store.Event, st *lockedStep) error {
 	var errMissing error
 	if len(missing) > 0 {
 		errMissing = fmt.Errorf("%s: a success records one materialization per partition of the step; none for %s",
-			step, keysText(missing))
+			step, store.KeysText(missing))
 	}
 	switch {
 	case len(bad.Errors) > 0 && errMissing != nil:
@@ -429,20 +428,6 @@ func checkStepEvents(events []store.Event, st *lockedStep) error {
 		return bad
 	}
 	return errMissing
-}
-
-// keysText lists partition keys in messages, up to a limit.
-func keysText(keys []string) string {
-	const most = 20
-	quoted := make([]string, 0, min(len(keys), most))
-	for _, k := range keys[:min(len(keys), most)] {
-		quoted = append(quoted, strconv.Quote(k))
-	}
-	text := strings.Join(quoted, ", ")
-	if len(keys) > most {
-		text += fmt.Sprintf(" and %d more", len(keys)-most)
-	}
-	return text
 }
 
 // stepError is the error recorded for a step that failed: the worker's, or what

@@ -48,8 +48,8 @@ func (s *Store) createRun(ctx context.Context, nr store.NewRun, before func(*pgx
 	if nr.Trigger == "" {
 		nr.Trigger = store.TriggerManual
 	}
-	if !slices.Contains(triggers, nr.Trigger) {
-		return nil, fmt.Errorf("unknown trigger %q (want one of %v)", nr.Trigger, triggers)
+	if !slices.Contains(store.Triggers, nr.Trigger) {
+		return nil, fmt.Errorf("unknown trigger %q (want one of %v)", nr.Trigger, store.Triggers)
 	}
 	// A cap of 0 or less is no cap: recorded as 0.
 	nr.MaxParallel = max(nr.MaxParallel, 0)
@@ -297,9 +297,6 @@ func (s *Store) createRun(ctx context.Context, nr store.NewRun, before func(*pgx
 	return run, nil
 }
 
-// triggers are the triggers a run may have.
-var triggers = []store.Trigger{store.TriggerManual, store.TriggerAPI, store.TriggerSchedule, store.TriggerBackfill, store.TriggerRetry}
-
 // validateRun checks a new run against the assets its steps name, naming the
 // first bad step by index, asset and partition.
 func validateRun(nr *store.NewRun, known map[assets.Key]runAsset) error {
@@ -350,45 +347,11 @@ func validateRun(nr *store.NewRun, known map[assets.Key]runAsset) error {
 			}
 			taken[k] = i
 		}
-		if problem := stepKeysProblem(st.Asset, a.partitions, st.Partitions); problem != "" {
+		if problem := store.StepPartitionsProblem(st.Asset, a.partitions, st.Partitions); problem != "" {
 			return bad("%s", problem)
 		}
 	}
 	return nil
-}
-
-// stepKeysProblem says what is wrong with the partition keys of a step of asset
-// under its synced partitions definition p (nil: unpartitioned), or "" when
-// nothing is: a partitioned asset's step builds partitions of the definition,
-// consecutive in index order; an unpartitioned asset's step builds [""].
-func stepKeysProblem(asset assets.Key, p *assets.Partitions, keys []string) string {
-	if p == nil {
-		for _, k := range keys {
-			if k != "" {
-				return fmt.Sprintf("partition %q: %s is not partitioned: its step builds [\"\"]", k, asset)
-			}
-		}
-		if len(keys) != 1 {
-			return fmt.Sprintf("%d partitions: %s is not partitioned: its step builds [\"\"]", len(keys), asset)
-		}
-		return ""
-	}
-	prev := 0
-	for n, k := range keys {
-		if k == "" {
-			return fmt.Sprintf("partition \"\": %s is partitioned (%s): name its partitions, such as %q", asset, p.Granularity(), p.Key(0))
-		}
-		i, err := p.Index(k)
-		if err != nil {
-			return fmt.Sprintf("not a partition of %s: %v", asset, err)
-		}
-		if n > 0 && i != prev+1 {
-			return fmt.Sprintf("partition %s after %s: a step's partitions are consecutive, in order (%s comes after %s)",
-				k, keys[n-1], p.Key(prev+1), keys[n-1])
-		}
-		prev = i
-	}
-	return ""
 }
 
 // GetRun returns a run with its step and partition counts.

@@ -71,42 +71,6 @@ type runAsset struct {
 	partitions *assets.Partitions
 }
 
-// stepKeysProblem says what is wrong with the partition keys of a step of asset
-// under its synced partitions definition p (nil: unpartitioned), or "" when
-// nothing is: a partitioned asset's step builds partitions of the definition,
-// consecutive in index order; an unpartitioned asset's step builds [""].
-func stepKeysProblem(asset assets.Key, p *assets.Partitions, keys []string) string {
-	if p == nil {
-		for _, k := range keys {
-			if k != "" {
-				return fmt.Sprintf("partition %q: %s is not partitioned: its step builds [\"\"]", k, asset)
-			}
-		}
-		if len(keys) != 1 {
-			return fmt.Sprintf("%d partitions: %s is not partitioned: its step builds [\"\"]", len(keys), asset)
-		}
-		return ""
-	}
-	prev := 0
-	for n, k := range keys {
-		if k == "" {
-			return fmt.Sprintf("partition \"\": %s is partitioned (%s): name its partitions, such as %q", asset, p.Granularity(), p.Key(0))
-		}
-		i, err := p.Index(k)
-		if err != nil {
-			return fmt.Sprintf("not a partition of %s: %v", asset, err)
-		}
-		if n > 0 && i != prev+1 {
-			return fmt.Sprintf("partition %s after %s: a step's partitions are consecutive, in order (%s comes after %s)",
-				k, keys[n-1], p.Key(prev+1), keys[n-1])
-		}
-		prev = i
-	}
-	return ""
-}
-
-var triggers = []store.Trigger{store.TriggerManual, store.TriggerAPI, store.TriggerSchedule, store.TriggerBackfill, store.TriggerRetry}
-
 // createRun validates and records a run; nothing is written when it is invalid.
 func (w *writeTx) createRun(ctx context.Context, nr store.NewRun, now time.Time) (*store.Run, error) {
 	now = now.UTC().Truncate(time.Microsecond)
@@ -117,8 +81,8 @@ func (w *writeTx) createRun(ctx context.Context, nr store.NewRun, now time.Time)
 	if nr.Trigger == "" {
 		nr.Trigger = store.TriggerManual
 	}
-	if !slices.Contains(triggers, nr.Trigger) {
-		return nil, fmt.Errorf("run %s: unknown trigger %q (want one of %v)", nr.ID, nr.Trigger, triggers)
+	if !slices.Contains(store.Triggers, nr.Trigger) {
+		return nil, fmt.Errorf("run %s: unknown trigger %q (want one of %v)", nr.ID, nr.Trigger, store.Triggers)
 	}
 	// A cap of 0 or less is no cap: recorded as 0.
 	nr.MaxParallel = max(nr.MaxParallel, 0)
@@ -192,7 +156,7 @@ func (w *writeTx) createRun(ctx context.Context, nr store.NewRun, now time.Time)
 			}
 			owner[key] = i
 		}
-		if problem := stepKeysProblem(ns.Asset, a.partitions, ns.Partitions); problem != "" {
+		if problem := store.StepPartitionsProblem(ns.Asset, a.partitions, ns.Partitions); problem != "" {
 			return nil, fmt.Errorf("%s: %s", what, problem)
 		}
 		depIdx := slices.Clone(ns.Deps)

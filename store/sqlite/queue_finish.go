@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -609,7 +608,7 @@ func stepEvents(ref stepRef, events []store.Event) ([]store.Event, error) {
 	var errMissing error
 	if len(missing) > 0 {
 		errMissing = fmt.Errorf("step %s (%s): a success records one materialization per partition of the step; none for %s",
-			ref.id, ref, keysText(missing))
+			ref.id, ref, store.KeysText(missing))
 	}
 	switch {
 	case len(bad.Errors) > 0 && errMissing != nil:
@@ -624,20 +623,6 @@ func stepEvents(ref stepRef, events []store.Event) ([]store.Event, error) {
 
 // maxReportedEventErrors caps the bad events a refused success lists, as Append's.
 const maxReportedEventErrors = 20
-
-// keysText lists partition keys in messages, up to a limit.
-func keysText(keys []string) string {
-	const most = 20
-	quoted := make([]string, 0, min(len(keys), most))
-	for _, k := range keys[:min(len(keys), most)] {
-		quoted = append(quoted, strconv.Quote(k))
-	}
-	text := strings.Join(quoted, ", ")
-	if len(keys) > most {
-		text += fmt.Sprintf(" and %d more", len(keys)-most)
-	}
-	return text
-}
 
 // ExpireLeases puts back every RUNNING step whose lease expired before now.
 func (s *Store) ExpireLeases(ctx context.Context) ([]store.ExpiredStep, error) {
