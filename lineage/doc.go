@@ -1,6 +1,6 @@
 // Package lineage owns what Freshet answers about the asset graph as a whole: which
-// assets a selection names, and how an asset connects up- and downstream. Freshness
-// evaluation will live here too.
+// assets a selection names, how an asset connects up- and downstream, and whether
+// an asset meets its freshness policy.
 //
 // # Selection syntax
 //
@@ -71,4 +71,12 @@
 // a depth, and returns the nodes with their signed distance from the asset and the
 // dependency edges between them with their partition mappings. WriteText renders the
 // result as the indented tree that freshet lineage prints.
+//
+// # Freshness
+//
+// EvaluateFreshness judges one asset's freshness SLA at an instant, from what is
+// recorded about it (how many partitions exist, which are materialized, the last
+// success), without I/O: PASS, WARN, FAIL or UNKNOWN, with the data time, lag, the
+// deadline tick and a one-sentence reason for alerts. For max_lag, a partitioned
+// asset's data is complete only through its first missing partition.
 package lineage

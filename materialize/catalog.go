@@ -56,6 +56,14 @@ func (c *Catalog) Graph() *graph.Graph {
 	return c.g
 }
 
+// Snapshot returns the graph and the current state indexed by it, together (a
+// SetGraph between two separate reads would pair a state with the wrong graph).
+func (c *Catalog) Snapshot() (*graph.Graph, *State) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.g, c.state.Load()
+}
+
 // Refresh reads what changed in the store since the current snapshot and publishes
 // a new one. It returns the number of partitions updated (assets reloaded in full
 // count their length).

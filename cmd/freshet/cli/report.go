@@ -3,11 +3,11 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/freshetdev/freshet/assets"
+	"github.com/freshetdev/freshet/materialize"
 	"github.com/freshetdev/freshet/store"
 )
 
@@ -80,7 +80,7 @@ a fresh unique version.`,
 			if asset == nil {
 				return fmt.Errorf("--asset %s: no such asset in %s", key, cf.path)
 			}
-			keys, err := reportPartitions(asset, partitions, fromDay, toDay, at)
+			keys, err := materialize.ReportKeys(asset, partitions, fromDay, toDay, at)
 			if err != nil {
 				return err
 			}
@@ -124,41 +124,4 @@ a fresh unique version.`,
 	cmd.Flags().StringVar(&meta, "metadata", "", `a JSON object, such as '{"rows": 1200}'`)
 	cmd.Flags().StringVar(&when, "at", "", "when it happened (RFC 3339); default now")
 	return cmd
-}
-
-// reportPartitions resolves the partitions a report names.
-func reportPartitions(asset *assets.Asset, keys []string, from, to time.Time, now time.Time) ([]string, error) {
-	parts := asset.Partitions
-	ranged := !from.IsZero() || !to.IsZero()
-	switch {
-	case parts == nil && (len(keys) > 0 || ranged):
-		return nil, fmt.Errorf("%s is not partitioned: leave out --partition, --from and --to", asset.Key)
-	case parts == nil:
-		return []string{""}, nil
-	case len(keys) > 0 && ranged:
-		return nil, fmt.Errorf("give either --partition or --from/--to, not both")
-	case len(keys) > 0:
-		return keys, nil
-	case !ranged:
-		return nil, fmt.Errorf("%s is partitioned (%s): name partitions with --partition, or a range with --from and --to", asset.Key, parts.Granularity())
-	case from.IsZero() || to.IsZero():
-		return nil, fmt.Errorf("a range needs both --from and --to")
-	case to.Before(from):
-		return nil, fmt.Errorf("--to %s is before --from %s", to.Format(time.DateOnly), from.Format(time.DateOnly))
-	}
-	loc := parts.Location()
-	lo := parts.FirstStartingAtOrAfter(time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, loc))
-	hi := parts.FirstStartingAtOrAfter(time.Date(to.Year(), to.Month(), to.Day()+1, 0, 0, 0, 0, loc))
-	lo, hi = max(lo, 0), min(hi, parts.Count(now))
-	if lo >= hi {
-		return nil, fmt.Errorf("no complete partition of %s starts between %s and %s", asset.Key, from.Format(time.DateOnly), to.Format(time.DateOnly))
-	}
-	if hi-lo > store.MaxEventsPerAppend {
-		return nil, fmt.Errorf("%d partitions in one report: at most %d", hi-lo, store.MaxEventsPerAppend)
-	}
-	out := make([]string, 0, hi-lo)
-	for i := lo; i < hi; i++ {
-		out = append(out, parts.Key(i))
-	}
-	return out, nil
 }

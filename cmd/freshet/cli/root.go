@@ -66,6 +66,7 @@ Definitions live in freshet.yaml (or a folder of *.yaml files): see examples/sal
 		newRunCmd(),
 		newLogsCmd(),
 		newWorkerCmd(),
+		newServeCmd(),
 		newStatusCmd(),
 		newReportCmd(),
 		newHistoryCmd(),

@@ -1,0 +1,182 @@
+package gql
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// Options configure the HTTP API.
+type Options struct {
+	// AuthToken, when set, is required as "Authorization: Bearer <token>" on
+	// /graphql and /metrics. The probes (/healthz, /readyz) stay open: load
+	// balancers and orchestrators call them without credentials, and they say
+	// nothing about the catalog.
+	AuthToken string
+	// NoIntrospection turns introspection off (it is on by default: tools and
+	// the UI's development build rely on it).
+	NoIntrospection bool
+	// MaxBodyBytes caps a request body (default 1 MiB).
+	MaxBodyBytes int64
+	// MaxDepth caps how deeply a query nests fields (default 10; introspection
+	// fields do not count). MaxComplexity caps its complexity (default 5,000):
+	// every field costs 1, and a list field multiplies what it selects by the
+	// number of items it may return (see complexity.go).
+	MaxDepth, MaxComplexity int
+	// Ready reports whether the server can serve (nil: always).
+	Ready func(ctx context.Context) error
+	// Metrics serves /metrics (nil: not served).
+	Metrics http.Handler
+}
+
+func (o *Options) defaults() {
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.MaxDepth == 0 {
+		o.MaxDepth = 10
+	}
+	if o.MaxComplexity == 0 {
+		o.MaxComplexity = 5000
+	}
+}
+
+// NewHandler returns the HTTP API: GraphQL at /graphql (POST with a JSON body
+// for any operation; GET for queries only), the probes /healthz and /readyz, and
+// /metrics when opt.Metrics is set.
+func NewHandler(r *Resolver, opt Options) http.Handler {
+	opt.defaults()
+	cfg := Config{Resolvers: r}
+	setComplexity(&cfg.Complexity)
+	srv := handler.New(NewExecutableSchema(cfg))
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	if !opt.NoIntrospection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(depthLimit{max: opt.MaxDepth})
+	srv.Use(extension.FixedComplexityLimit(opt.MaxComplexity))
+	srv.SetRecoverFunc(func(ctx context.Context, err any) error {
+		r.logger().Error("resolver panicked", "error", err, "operation", operationName(ctx))
+		return fmt.Errorf("internal error: the server logged it")
+	})
+
+	mux := http.NewServeMux()
+	api := func(h http.Handler) http.Handler { return requireToken(opt.AuthToken, h) }
+	mux.Handle("/graphql", api(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		req.Body = http.MaxBytesReader(w, req.Body, opt.MaxBodyBytes)
+		if len(req.URL.RawQuery) > int(opt.MaxBodyBytes) {
+			http.Error(w, "query string too long", http.StatusRequestURITooLong)
+			return
+		}
+		if req.Method != http.MethodGet && req.Method != http.MethodPost {
+			w.Header().Set("Allow", "GET, POST")
+			http.Error(w, "GraphQL takes GET (queries) or POST (a JSON body)", http.StatusMethodNotAllowed)
+			return
+		}
+		srv.ServeHTTP(w, req.WithContext(withView(req.Context(), r.Engine)))
+	})))
+	if opt.Metrics != nil {
+		mux.Handle("/metrics", api(opt.Metrics))
+	}
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, req *http.Request) {
+		if opt.Ready != nil {
+			ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
+			defer cancel()
+			if err := opt.Ready(ctx); err != nil {
+				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// requireToken answers 401 to a request without "Authorization: Bearer token";
+// with no token configured it lets everything through. The comparison takes the
+// same time whatever the bytes sent, so the token cannot be guessed byte by byte.
+func requireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := []byte(token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="freshet"`)
+			http.Error(w, "unauthorized: this server needs Authorization: Bearer <token> (the --auth-token it was started with)", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func operationName(ctx context.Context) string {
+	if !graphql.HasOperationContext(ctx) {
+		return ""
+	}
+	return graphql.GetOperationContext(ctx).OperationName
+}
+
+// depthLimit refuses operations that nest fields deeper than max. Fields of
+// introspection (__schema, __type) are not counted: the standard introspection
+// query nests type references deeply and is harmless.
+type depthLimit struct{ max int }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = depthLimit{}
+
+func (depthLimit) ExtensionName() string                          { return "DepthLimit" }
+func (depthLimit) Validate(schema graphql.ExecutableSchema) error { return nil }
+
+func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	if depth := selectionDepth(oc.Operation.SelectionSet, map[string]bool{}); depth > d.max {
+		return gqlerror.Errorf("query too deep: it nests fields %d levels deep, and this server allows %d", depth, d.max)
+	}
+	return nil
+}
+
+// selectionDepth is the deepest nesting of fields in set, following fragments
+// (each fragment once per path, so a fragment cycle, which validation refuses
+// anyway, cannot loop).
+func selectionDepth(set ast.SelectionSet, inFragment map[string]bool) int {
+	deepest := 0
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if strings.HasPrefix(s.Name, "__") {
+				continue
+			}
+			deepest = max(deepest, 1+selectionDepth(s.SelectionSet, inFragment))
+		case *ast.InlineFragment:
+			deepest = max(deepest, selectionDepth(s.SelectionSet, inFragment))
+		case *ast.FragmentSpread:
+			if s.Definition == nil || inFragment[s.Name] {
+				continue
+			}
+			inFragment[s.Name] = true
+			deepest = max(deepest, selectionDepth(s.Definition.SelectionSet, inFragment))
+			delete(inFragment, s.Name)
+		}
+	}
+	return deepest
+}

@@ -1,0 +1,64 @@
+package gql
+
+import (
+	"context"
+	"sync"
+
+	"github.com/freshetdev/freshet/graph"
+	"github.com/freshetdev/freshet/materialize"
+)
+
+// view is what one request reads: the graph and the catalog state, taken once,
+// when the request first needs them, and the statuses of every partition at that
+// state, computed once. Every resolver of a request thus answers from the same
+// snapshot, and a query over many assets plans once, not per asset.
+type view struct {
+	e *materialize.Engine
+
+	stateOnce sync.Once
+	g         *graph.Graph
+	st        *materialize.State
+	stateErr  error
+
+	planOnce sync.Once
+	plan     *materialize.Plan
+	planErr  error
+}
+
+type viewKey struct{}
+
+// withView gives ctx a view of its own: one per request.
+func withView(ctx context.Context, e *materialize.Engine) context.Context {
+	return context.WithValue(ctx, viewKey{}, &view{e: e})
+}
+
+// viewOf returns the request's view (a new one outside a request, as in tests
+// that call resolvers directly).
+func (r *Resolver) viewOf(ctx context.Context) *view {
+	if v, ok := ctx.Value(viewKey{}).(*view); ok {
+		return v
+	}
+	return &view{e: r.Engine}
+}
+
+// state returns the graph and the catalog state of the request.
+func (v *view) state(ctx context.Context) (*graph.Graph, *materialize.State, error) {
+	v.stateOnce.Do(func() {
+		v.g, v.st, v.stateErr = v.e.State(ctx)
+	})
+	return v.g, v.st, v.stateErr
+}
+
+// statuses returns the plan of nothing (no selection) over the request's state:
+// what it holds are the per-partition statuses and causes of every asset.
+func (v *view) statuses(ctx context.Context) (*materialize.Plan, error) {
+	v.planOnce.Do(func() {
+		g, st, err := v.state(ctx)
+		if err != nil {
+			v.planErr = err
+			return
+		}
+		v.plan, v.planErr = materialize.Compute(g, st, materialize.Request{Selected: make([]bool, g.Len()), Now: v.e.Now()})
+	})
+	return v.plan, v.planErr
+}

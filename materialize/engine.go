@@ -1,0 +1,324 @@
+package materialize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/freshetdev/freshet/assets"
+	"github.com/freshetdev/freshet/graph"
+	"github.com/freshetdev/freshet/lineage"
+	"github.com/freshetdev/freshet/store"
+)
+
+// ErrNothingToDo is returned by Launch when the plan has no step: every target is
+// fresh (or blocked, which the plan says).
+var ErrNothingToDo = errors.New("nothing to materialize: every selected partition is fresh or blocked")
+
+// Project is one load of a definitions folder: the definitions, their graph, and
+// what syncing them into the catalog changed. It is never modified; Reload
+// publishes a new one.
+type Project struct {
+	Path     string
+	Defs     *assets.Definitions
+	Graph    *graph.Graph
+	LoadedAt time.Time
+	Sync     *store.SyncResult
+}
+
+// Engine serves one project to a long-running process (freshet serve): it keeps
+// the definitions, which it loads again on request, and the catalog state, kept
+// current, from which it plans and launches runs and backfills. What it launches
+// is recorded in the store; workers run it.
+type Engine struct {
+	store QueueStore
+	now   func() time.Time
+
+	mu       sync.Mutex // serializes Reload
+	project  atomic.Pointer[Project]
+	catalog  *Catalog
+	onReload []func(*Project)
+}
+
+// OpenEngine loads the definitions at path, syncs them into s and reads the
+// catalog state. now is the clock plans are computed at (nil: time.Now).
+func OpenEngine(ctx context.Context, s QueueStore, path string, now func() time.Time) (*Engine, error) {
+	if now == nil {
+		now = time.Now
+	}
+	e := &Engine{store: s, now: now}
+	p, err := e.load(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if e.catalog, err = LoadCatalog(ctx, s, p.Graph); err != nil {
+		return nil, err
+	}
+	e.project.Store(p)
+	return e, nil
+}
+
+// load reads and syncs the definitions at path.
+func (e *Engine) load(ctx context.Context, path string) (*Project, error) {
+	defs, err := assets.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	g, err := graph.New(defs)
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.store.SyncDefinitions(ctx, defs)
+	if err != nil {
+		return nil, fmt.Errorf("sync definitions into the catalog: %w", err)
+	}
+	return &Project{Path: path, Defs: defs, Graph: g, LoadedAt: e.now(), Sync: res}, nil
+}
+
+// Store returns the store the engine records in.
+func (e *Engine) Store() QueueStore { return e.store }
+
+// Now returns the engine's clock reading.
+func (e *Engine) Now() time.Time { return e.now() }
+
+// Project returns the definitions being served.
+func (e *Engine) Project() *Project { return e.project.Load() }
+
+// OnReload registers fn to be called with every project Reload publishes (a
+// worker switches to the new graph, say). Register before serving.
+func (e *Engine) OnReload(fn func(*Project)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.onReload = append(e.onReload, fn)
+}
+
+// Reload loads the definitions again from the same path, syncs them and switches
+// the catalog to them. Definitions that do not load leave the served ones in
+// place: the error says what is wrong, where.
+func (e *Engine) Reload(ctx context.Context) (*Project, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	p, err := e.load(ctx, e.project.Load().Path)
+	if err != nil {
+		return nil, fmt.Errorf("reload definitions: %w", err)
+	}
+	if err := e.catalog.SetGraph(ctx, p.Graph); err != nil {
+		return nil, fmt.Errorf("reload definitions: %w", err)
+	}
+	e.project.Store(p)
+	for _, fn := range e.onReload {
+		fn(p)
+	}
+	return p, nil
+}
+
+// State returns the catalog state, refreshed from the store, with the graph it is
+// indexed by.
+func (e *Engine) State(ctx context.Context) (*graph.Graph, *State, error) {
+	if _, err := e.catalog.Refresh(ctx); err != nil {
+		return nil, nil, err
+	}
+	g, st := e.catalog.Snapshot()
+	return g, st, nil
+}
+
+// PlanRequest says what to plan: a selection ("" means every asset) and a window
+// of days, YYYY-MM-DD, inclusive ("" leaves a side open).
+type PlanRequest struct {
+	Selection string
+	From, To  string
+}
+
+// Window parses the request's days.
+func (r PlanRequest) window() (from, to time.Time, err error) {
+	parse := func(name, s string) (time.Time, error) {
+		if s == "" {
+			return time.Time{}, nil
+		}
+		t, err := time.Parse(time.DateOnly, s)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%s: %q is not a date (YYYY-MM-DD)", name, s)
+		}
+		return t, nil
+	}
+	if from, err = parse("from", r.From); err != nil {
+		return
+	}
+	if to, err = parse("to", r.To); err != nil {
+		return
+	}
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		err = fmt.Errorf("to %s is before from %s", r.To, r.From)
+	}
+	return
+}
+
+// Plan computes what materializing the request would run now.
+func (e *Engine) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
+	from, to, err := req.window()
+	if err != nil {
+		return nil, err
+	}
+	g, st, err := e.State(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sel := req.Selection
+	if sel == "" {
+		sel = "*"
+	}
+	selected, err := lineage.Select(g, sel)
+	if err != nil {
+		return nil, err
+	}
+	return Compute(g, st, Request{Selected: selected, From: from, To: to, Now: e.now()})
+}
+
+// LaunchRequest is a plan to record as a run.
+type LaunchRequest struct {
+	PlanRequest
+	Force   bool
+	Trigger store.Trigger
+	// MaxParallel caps the run's steps running at once (0: no cap).
+	MaxParallel  int
+	ScheduleName string
+	ParentRunID  uuid.UUID
+}
+
+// Launch plans the request and records the plan as a run for the workers. It
+// returns ErrNothingToDo (with the plan, which says what is blocked) when there is
+// nothing to run.
+func (e *Engine) Launch(ctx context.Context, req LaunchRequest) (*store.Run, *Plan, error) {
+	plan, err := e.Plan(ctx, req.PlanRequest)
+	if err != nil {
+		return nil, nil, err
+	}
+	sel := req.Selection
+	if sel == "" {
+		sel = "*"
+	}
+	nr := plan.NewRun(RunOptions{
+		Trigger: req.Trigger, Selection: sel, From: req.From, To: req.To, Force: req.Force,
+		MaxParallel: req.MaxParallel, ScheduleName: req.ScheduleName, ParentRunID: req.ParentRunID,
+		PlannedSeq: plan.state.Seq,
+	})
+	if len(nr.Steps) == 0 {
+		return nil, plan, ErrNothingToDo
+	}
+	run, err := e.store.CreateRun(ctx, nr)
+	if err != nil {
+		return nil, plan, fmt.Errorf("record the run: %w", err)
+	}
+	return run, plan, nil
+}
+
+// BackfillRequest is a backfill to plan and record.
+type BackfillRequest struct {
+	PlanRequest
+	Mode        store.BackfillMode // "" means missing_and_stale
+	MaxParallel int                // 0 means 4
+}
+
+// LaunchBackfill plans a backfill and records it with its run. A backfill with
+// nothing to build is recorded too (it is done at once), so that asking for one
+// always leaves a trace of what was found.
+func (e *Engine) LaunchBackfill(ctx context.Context, req BackfillRequest) (*store.Backfill, error) {
+	if req.Mode == "" {
+		req.Mode = store.BackfillMissingAndStale
+	}
+	if req.Mode != store.BackfillMissingAndStale && req.Mode != store.BackfillAll {
+		return nil, fmt.Errorf("backfill mode %q: want missing_and_stale or all", req.Mode)
+	}
+	if req.MaxParallel == 0 {
+		req.MaxParallel = 4
+	}
+	if req.MaxParallel < 0 {
+		return nil, fmt.Errorf("backfill maxParallel %d: must be 1 or more", req.MaxParallel)
+	}
+	plan, err := e.Plan(ctx, req.PlanRequest)
+	if err != nil {
+		return nil, err
+	}
+	sel := req.Selection
+	if sel == "" {
+		sel = "*"
+	}
+	id := uuid.New()
+	run := plan.NewRun(RunOptions{
+		Trigger: store.TriggerBackfill, Selection: sel, From: req.From, To: req.To,
+		Force: req.Mode == store.BackfillAll, MaxParallel: req.MaxParallel, BackfillID: id, PlannedSeq: plan.state.Seq,
+	})
+	b, err := e.store.CreateBackfill(ctx, store.NewBackfill{
+		ID: id, Selection: sel, From: req.From, To: req.To, Mode: req.Mode, MaxParallel: req.MaxParallel, Run: run,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record the backfill: %w", err)
+	}
+	return b, nil
+}
+
+// Retry launches the request of run id again, as a new run whose parent it is:
+// with failedOnly, what is still missing or stale in its selection and window
+// (the steps that failed, were canceled or never ran, and what changed since);
+// without, all of its targets again, forced. (A forced run retried with
+// failedOnly thus rebuilds only what is not fresh: what its failure left.) A run
+// still in progress cannot be retried.
+func (e *Engine) Retry(ctx context.Context, id uuid.UUID, failedOnly bool) (*store.Run, error) {
+	old, err := e.store.GetRun(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !old.Status.Done() {
+		return nil, fmt.Errorf("run %s is %s: cancel it or wait for it to end before retrying it", id, old.Status)
+	}
+	run, _, err := e.Launch(ctx, LaunchRequest{
+		PlanRequest: PlanRequest{Selection: old.Selection, From: old.From, To: old.To},
+		Force:       !failedOnly, Trigger: store.TriggerRetry, MaxParallel: old.MaxParallel, ParentRunID: old.ID,
+	})
+	return run, err
+}
+
+// ReportKeys returns the partition keys a report of materializations or
+// observations made outside Freshet covers: the keys given, or the complete
+// partitions whose window starts on one of the days from … to (inclusive, in the
+// asset's timezone), or "" for an unpartitioned asset, which takes neither.
+func ReportKeys(asset *assets.Asset, keys []string, from, to time.Time, now time.Time) ([]string, error) {
+	parts := asset.Partitions
+	ranged := !from.IsZero() || !to.IsZero()
+	switch {
+	case parts == nil && (len(keys) > 0 || ranged):
+		return nil, fmt.Errorf("%s is not partitioned: name no partition and no range", asset.Key)
+	case parts == nil:
+		return []string{""}, nil
+	case len(keys) > 0 && ranged:
+		return nil, fmt.Errorf("give either partitions or a range (from and to), not both")
+	case len(keys) > 0:
+		return keys, nil // the store's Append checks them
+	case !ranged:
+		return nil, fmt.Errorf("%s is partitioned (%s): name partitions, or a range with from and to", asset.Key, parts.Granularity())
+	case from.IsZero() || to.IsZero():
+		return nil, fmt.Errorf("a range needs both from and to")
+	case to.Before(from):
+		return nil, fmt.Errorf("to %s is before from %s", to.Format(time.DateOnly), from.Format(time.DateOnly))
+	}
+	loc := parts.Location()
+	lo := parts.FirstStartingAtOrAfter(time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, loc))
+	hi := parts.FirstStartingAtOrAfter(time.Date(to.Year(), to.Month(), to.Day()+1, 0, 0, 0, 0, loc))
+	lo, hi = max(lo, 0), min(hi, parts.Count(now))
+	if lo >= hi {
+		return nil, fmt.Errorf("no complete partition of %s starts between %s and %s", asset.Key, from.Format(time.DateOnly), to.Format(time.DateOnly))
+	}
+	if hi-lo > store.MaxEventsPerAppend {
+		return nil, fmt.Errorf("%d partitions in one report: at most %d", hi-lo, store.MaxEventsPerAppend)
+	}
+	out := make([]string, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		out = append(out, parts.Key(i))
+	}
+	return out, nil
+}
