@@ -74,6 +74,13 @@ func NewHandler(r *Resolver, opt Options) http.Handler {
 	mux := http.NewServeMux()
 	api := func(h http.Handler) http.Handler { return requireToken(opt.AuthToken, h) }
 	mux.Handle("/graphql", api(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// A body over the limit is refused before it is read when its length is
+		// declared; one sent in chunks is cut at the limit, and the decode error
+		// says so.
+		if req.ContentLength > opt.MaxBodyBytes {
+			http.Error(w, fmt.Sprintf("request body too large: %d bytes, and this server takes at most %d", req.ContentLength, opt.MaxBodyBytes), http.StatusRequestEntityTooLarge)
+			return
+		}
 		req.Body = http.MaxBytesReader(w, req.Body, opt.MaxBodyBytes)
 		if len(req.URL.RawQuery) > int(opt.MaxBodyBytes) {
 			http.Error(w, "query string too long", http.StatusRequestURITooLong)
