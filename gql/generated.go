@@ -33,6 +33,7 @@ type ResolverRoot interface {
 	Partition() PartitionResolver
 	Query() QueryResolver
 	Run() RunResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -266,6 +267,13 @@ type ComplexityRoot struct {
 		Nodes       func(childComplexity int) int
 	}
 
+	RunEvent struct {
+		At        func(childComplexity int) int
+		RunID     func(childComplexity int) int
+		RunStatus func(childComplexity int) int
+		Step      func(childComplexity int) int
+	}
+
 	Step struct {
 		Asset       func(childComplexity int) int
 		Attempt     func(childComplexity int) int
@@ -288,6 +296,11 @@ type ComplexityRoot struct {
 		Succeeded      func(childComplexity int) int
 		Total          func(childComplexity int) int
 		UpstreamFailed func(childComplexity int) int
+	}
+
+	Subscription struct {
+		AssetEvents func(childComplexity int, selection *string, after *string) int
+		RunEvents   func(childComplexity int, runID string) int
 	}
 }
 
@@ -336,6 +349,10 @@ type QueryResolver interface {
 }
 type RunResolver interface {
 	Steps(ctx context.Context, obj *Run) ([]*Step, error)
+}
+type SubscriptionResolver interface {
+	RunEvents(ctx context.Context, runID string) (<-chan *RunEvent, error)
+	AssetEvents(ctx context.Context, selection *string, after *string) (<-chan *MaterializationEvent, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1399,6 +1416,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RunConnection.Nodes(childComplexity), true
 
+	case "RunEvent.at":
+		if e.ComplexityRoot.RunEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEvent.At(childComplexity), true
+	case "RunEvent.runId":
+		if e.ComplexityRoot.RunEvent.RunID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEvent.RunID(childComplexity), true
+	case "RunEvent.runStatus":
+		if e.ComplexityRoot.RunEvent.RunStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEvent.RunStatus(childComplexity), true
+	case "RunEvent.step":
+		if e.ComplexityRoot.RunEvent.Step == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunEvent.Step(childComplexity), true
+
 	case "Step.asset":
 		if e.ComplexityRoot.Step.Asset == nil {
 			break
@@ -1509,6 +1551,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.StepCounts.UpstreamFailed(childComplexity), true
 
+	case "Subscription.assetEvents":
+		if e.ComplexityRoot.Subscription.AssetEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_assetEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.AssetEvents(childComplexity, args["selection"].(*string), args["after"].(*string)), true
+	case "Subscription.runEvents":
+		if e.ComplexityRoot.Subscription.RunEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_runEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.RunEvents(childComplexity, args["runId"].(string)), true
+
 	}
 	return 0, false
 }
@@ -1564,6 +1629,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -2017,6 +2099,20 @@ func (ec *executionContext) childFields_RunConnection(ctx context.Context, field
 		return ec.fieldContext_RunConnection_hasNextPage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RunConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_RunEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "runId":
+		return ec.fieldContext_RunEvent_runId(ctx, field)
+	case "runStatus":
+		return ec.fieldContext_RunEvent_runStatus(ctx, field)
+	case "step":
+		return ec.fieldContext_RunEvent_step(ctx, field)
+	case "at":
+		return ec.fieldContext_RunEvent_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RunEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_Step(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2624,6 +2720,42 @@ func (ec *executionContext) field_Query_stepLogs_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["first"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_assetEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "selection",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["selection"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_runEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "runId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["runId"] = arg0
 	return args, nil
 }
 
@@ -6903,6 +7035,107 @@ func (ec *executionContext) fieldContext_RunConnection_hasNextPage(_ context.Con
 	return graphql.NewScalarFieldContext("RunConnection", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _RunEvent_runId(ctx context.Context, field graphql.CollectedField, obj *RunEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEvent_runId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEvent_runId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RunEvent_runStatus(ctx context.Context, field graphql.CollectedField, obj *RunEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEvent_runStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v RunStatus) graphql.Marshaler {
+			return ec.marshalNRunStatus2githubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐRunStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEvent_runStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEvent", field, false, false, "RunStatus")
+}
+
+func (ec *executionContext) _RunEvent_step(ctx context.Context, field graphql.CollectedField, obj *RunEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEvent_step(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Step, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Step) graphql.Marshaler {
+			return ec.marshalOStep2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐStep(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RunEvent_step(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RunEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Step(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RunEvent_at(ctx context.Context, field graphql.CollectedField, obj *RunEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RunEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RunEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RunEvent", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Step_id(ctx context.Context, field graphql.CollectedField, obj *Step) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7315,6 +7548,94 @@ func (ec *executionContext) _StepCounts_total(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_StepCounts_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("StepCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Subscription_runEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_runEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().RunEvents(ctx, fc.Args["runId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *RunEvent) graphql.Marshaler {
+			return ec.marshalNRunEvent2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐRunEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_runEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RunEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_runEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_assetEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_assetEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().AssetEvents(ctx, fc.Args["selection"].(*string), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *MaterializationEvent) graphql.Marshaler {
+			return ec.marshalNMaterializationEvent2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐMaterializationEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_assetEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MaterializationEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_assetEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -10086,6 +10407,54 @@ func (ec *executionContext) _RunConnection(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var runEventImplementors = []string{"RunEvent"}
+
+func (ec *executionContext) _RunEvent(ctx context.Context, sel ast.SelectionSet, obj *RunEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, runEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RunEvent")
+		case "runId":
+			out.Values[i] = ec._RunEvent_runId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runStatus":
+			out.Values[i] = ec._RunEvent_runStatus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "step":
+			out.Values[i] = ec._RunEvent_step(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._RunEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var stepImplementors = []string{"Step"}
 
 func (ec *executionContext) _Step(ctx context.Context, sel ast.SelectionSet, obj *Step) graphql.Marshaler {
@@ -10230,6 +10599,28 @@ func (ec *executionContext) _StepCounts(ctx context.Context, sel ast.SelectionSe
 	}
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "runEvents":
+		return ec._Subscription_runEvents(ctx, fields[0])
+	case "assetEvents":
+		return ec._Subscription_assetEvents(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var __DirectiveImplementors = []string{"__Directive"}
@@ -11037,6 +11428,14 @@ func (ec *executionContext) marshalNRunConnection2ᚖgithubᚗcomᚋfreshetdev�
 	return ec._RunConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNRunEvent2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐRunEvent(ctx context.Context, sel ast.SelectionSet, v *RunEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RunEvent!")
+		return graphql.Null
+	}
+	return ec._RunEvent(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNRunStatus2githubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐRunStatus(ctx context.Context, v any) (RunStatus, error) {
 	var res RunStatus
 	err := res.UnmarshalGQL(v)
@@ -11456,6 +11855,13 @@ func (ec *executionContext) marshalORunStatus2ᚖgithubᚗcomᚋfreshetdevᚋfre
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOStep2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐStep(ctx context.Context, sel ast.SelectionSet, v *Step) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Step(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

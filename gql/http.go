@@ -3,6 +3,7 @@ package gql
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -61,10 +62,28 @@ func NewHandler(r *Resolver, opt Options) http.Handler {
 	srv := handler.New(NewExecutableSchema(cfg))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	// Subscriptions. The websocket library refuses a handshake from another
+	// origin than the server's (a page elsewhere cannot ride the user's
+	// browser); a browser cannot set headers on a websocket, so the token may
+	// come in the connection_init payload ({"Authorization": "Bearer …"}).
+	srv.AddTransport(transport.Websocket{
+		KeepAlivePingInterval: 10 * time.Second,
+		InitFunc: func(ctx context.Context, p transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			if opt.AuthToken == "" || authenticated(ctx) {
+				return ctx, nil, nil
+			}
+			got, ok := strings.CutPrefix(p.Authorization(), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(opt.AuthToken)) != 1 {
+				return ctx, nil, errors.New("unauthorized: send {\"Authorization\": \"Bearer <token>\"} in connection_init")
+			}
+			return ctx, nil, nil
+		},
+	})
 	if !opt.NoIntrospection {
 		srv.Use(extension.Introspection{})
 	}
 	srv.Use(depthLimit{max: opt.MaxDepth})
+	srv.Use(mutationsOverPOST{})
 	srv.Use(extension.FixedComplexityLimit(opt.MaxComplexity))
 	srv.SetRecoverFunc(func(ctx context.Context, err any) error {
 		r.logger().Error("resolver panicked", "error", err, "operation", operationName(ctx))
@@ -72,8 +91,7 @@ func NewHandler(r *Resolver, opt Options) http.Handler {
 	})
 
 	mux := http.NewServeMux()
-	api := func(h http.Handler) http.Handler { return requireToken(opt.AuthToken, h) }
-	mux.Handle("/graphql", api(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	mux.Handle("/graphql", requireToken(opt.AuthToken, true, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		// A body over the limit is refused before it is read when its length is
 		// declared; one sent in chunks is cut at the limit, and the decode error
 		// says so.
@@ -91,10 +109,14 @@ func NewHandler(r *Resolver, opt Options) http.Handler {
 			http.Error(w, "GraphQL takes GET (queries) or POST (a JSON body)", http.StatusMethodNotAllowed)
 			return
 		}
-		srv.ServeHTTP(w, req.WithContext(withView(req.Context(), r.Engine)))
+		ctx := withView(req.Context(), r.Engine)
+		if req.Method == http.MethodPost && req.Header.Get("Upgrade") == "" {
+			ctx = context.WithValue(ctx, overPOSTKey{}, true)
+		}
+		srv.ServeHTTP(w, req.WithContext(ctx))
 	})))
 	if opt.Metrics != nil {
-		mux.Handle("/metrics", api(opt.Metrics))
+		mux.Handle("/metrics", requireToken(opt.AuthToken, false, opt.Metrics))
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -113,22 +135,36 @@ func NewHandler(r *Resolver, opt Options) http.Handler {
 	return mux
 }
 
+type (
+	authenticatedKey struct{}
+	overPOSTKey      struct{}
+)
+
+// authenticated reports whether the request carried the token in its header.
+func authenticated(ctx context.Context) bool { return ctx.Value(authenticatedKey{}) != nil }
+
 // requireToken answers 401 to a request without "Authorization: Bearer token";
-// with no token configured it lets everything through. The comparison takes the
-// same time whatever the bytes sent, so the token cannot be guessed byte by byte.
-func requireToken(token string, next http.Handler) http.Handler {
+// with no token configured it lets everything through. With websocketInit, a
+// websocket handshake without the header goes on: its connection_init must then carry the token
+// (see NewHandler). The comparison takes the same time whatever the bytes sent,
+// so the token cannot be guessed byte by byte.
+func requireToken(token string, websocketInit bool, next http.Handler) http.Handler {
 	if token == "" {
 		return next
 	}
 	want := []byte(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="freshet"`)
-			http.Error(w, "unauthorized: this server needs Authorization: Bearer <token> (the --auth-token it was started with)", http.StatusUnauthorized)
+		if ok && subtle.ConstantTimeCompare([]byte(got), want) == 1 {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authenticatedKey{}, true)))
 			return
 		}
-		next.ServeHTTP(w, r)
+		if websocketInit && r.Header.Get("Authorization") == "" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="freshet"`)
+		http.Error(w, "unauthorized: this server needs Authorization: Bearer <token> (the --auth-token it was started with)", http.StatusUnauthorized)
 	})
 }
 
@@ -137,6 +173,21 @@ func operationName(ctx context.Context) string {
 		return ""
 	}
 	return graphql.GetOperationContext(ctx).OperationName
+}
+
+// mutationsOverPOST refuses a mutation that did not come as a POST with a JSON
+// body: GET is refused by its transport already, and a websocket is for
+// subscriptions (queries are fine there too).
+type mutationsOverPOST struct{}
+
+func (mutationsOverPOST) ExtensionName() string                          { return "MutationsOverPOST" }
+func (mutationsOverPOST) Validate(schema graphql.ExecutableSchema) error { return nil }
+
+func (mutationsOverPOST) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation != nil && oc.Operation.Operation == ast.Mutation && ctx.Value(overPOSTKey{}) == nil {
+		return gqlerror.Errorf("mutations are accepted only as POST requests with a JSON body")
+	}
+	return nil
 }
 
 // depthLimit refuses operations that nest fields deeper than max. Fields of

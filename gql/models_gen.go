@@ -168,6 +168,14 @@ type RunConnection struct {
 	HasNextPage bool    `json:"hasNextPage"`
 }
 
+type RunEvent struct {
+	RunID     string    `json:"runId"`
+	RunStatus RunStatus `json:"runStatus"`
+	// The step that changed; null on the run's final event when no step changed with it.
+	Step *Step     `json:"step,omitempty"`
+	At   time.Time `json:"at"`
+}
+
 type StepCounts struct {
 	Pending        int `json:"pending"`
 	Ready          int `json:"ready"`
@@ -178,6 +186,9 @@ type StepCounts struct {
 	UpstreamFailed int `json:"upstreamFailed"`
 	Canceled       int `json:"canceled"`
 	Total          int `json:"total"`
+}
+
+type Subscription struct {
 }
 
 type LineageDirection string

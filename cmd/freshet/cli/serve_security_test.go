@@ -91,14 +91,16 @@ func TestServeLimits(t *testing.T) {
 	if errs := s.query(t, bomb, nil, nil); !hasError(errs, "exceeds the limit of 5000") {
 		t.Errorf("a complexity bomb: errors %+v", errs)
 	}
-	var ok struct{ Asset struct{ Upstream []struct{ Key string } } }
+	var ok struct {
+		Asset struct{ Upstream []struct{ Key string } }
+	}
 	s.mustQuery(t, `{ asset(key: "sales/daily_report") { upstream { key } } }`, nil, &ok)
 	if len(ok.Asset.Upstream) != 2 {
 		t.Errorf("a plain query: %+v", ok)
 	}
 
 	mutation := url.QueryEscape(`mutation { reloadDefinitions { assets } }`)
-	if code, body := httpDo(t, "GET", s.url+"/graphql?query="+mutation, "", "", ""); !strings.Contains(body, "GET requests only allow query operations") {
+	if code, body := httpDo(t, "GET", s.url+"/graphql?query="+mutation, "", "", ""); !strings.Contains(body, "only as POST") {
 		t.Errorf("a mutation over GET: %d %s; want it refused", code, body)
 	}
 	if code, body := httpDo(t, "GET", s.url+"/graphql?query="+url.QueryEscape(`{ definitions { assets } }`), "", "", ""); code != 200 || !strings.Contains(body, `"assets":6`) {
@@ -112,7 +114,9 @@ func TestServeLimits(t *testing.T) {
 	if code, body := httpDo(t, "POST", s.url+"/graphql", "", "application/json", big); code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "too large") {
 		t.Errorf("a 2 MiB body: %d %q; want 413 (the limit is 1 MiB)", code, body)
 	}
-	var schema struct{ Schema struct{ QueryType struct{ Name string } } `json:"__schema"` }
+	var schema struct {
+		Schema struct{ QueryType struct{ Name string } } `json:"__schema"`
+	}
 	s.mustQuery(t, `{ __schema { queryType { name } } }`, nil, &schema)
 	if schema.Schema.QueryType.Name != "Query" {
 		t.Errorf("introspection: %+v", schema)
