@@ -36,4 +36,30 @@
 // PostgreSQL is the production store: many processes, many machines. SQLite is the
 // embedded default for one process: a file beside the definitions. Both apply their
 // migrations (package migrations) when opened.
+//
+// # Coordination and batch reads
+//
+// Both drivers also implement Coordination, what the processes serving one
+// catalog agree on, and BatchReader, the reads of the API's loaders.
+//
+// Leases (AcquireLease, ReleaseLease, GetLease) name one holder at a time: the
+// leader that runs the scheduler and the freshness checker takes the lease and
+// renews it well within its ttl; another process takes it over once it lapses,
+// or at once when the leader releases it on shutdown. Expiry is judged on one
+// clock, the database's for PostgreSQL (so machines whose clocks disagree still
+// agree), the store's for SQLite. A takeover is atomic: of holders racing for a
+// free or lapsed lease, exactly one gets it, and the others are told who did.
+//
+// Schedule ticks are recorded once per (schedule, tick time) by any process
+// (RecordTick says whether this call recorded it), so a restart or a second
+// server neither loses nor doubles a tick; UpdateTick records what the tick
+// did (the run it launched, or why it skipped or failed). Freshness changes
+// (RecordFreshness) are the checker's status changes, appended all or none,
+// listed newest first (by time, then id), with MarkNotified recording when the
+// notifiers sent them.
+//
+// PartitionRecords, StepsOfRuns and AttemptsOf read many records in one query
+// each, exactly as Partition, RunSteps and Attempts read them one by one
+// (storetest.RunBatchReads holds them to that): what the single read does not
+// find is nil, or absent from the map.
 package store

@@ -161,6 +161,24 @@
 // another writer the other way: the deadlock is detected and the loser's
 // transaction is run again (up to five times, as after a serialization failure).
 //
+// # Coordination and batch reads
+//
+// Coordination (coordination.go) keeps the leases, schedule_ticks and
+// freshness_events tables of migration 00002. AcquireLease is one INSERT … ON
+// CONFLICT (name) DO UPDATE … WHERE the lease is the caller's or lapsed,
+// judged with now(), the database's clock: holders racing for a lease are
+// serialized by its row (or, for a new one, its primary key), and the losers
+// read who won. ReleaseLease ends the lease at now(), keeping the row and its
+// last holder. RecordTick is an INSERT … ON CONFLICT DO NOTHING on the primary
+// key (schedule, tick_at); LastTicks skips through that index, one descent per
+// schedule. RecordFreshness looks the assets up, then inserts the changes in
+// one pipelined transaction.
+//
+// The batch reads (batch_read.go) are one statement each: PartitionRecords
+// joins the keys, passed as two arrays (unnest … WITH ORDINALITY), to the
+// state's primary key; StepsOfRuns and AttemptsOf take an array of ids. They
+// read the columns of Partition, RunSteps and Attempts with the same scans.
+//
 // # Errors
 //
 // Errors say what was being done ("append events: …"). A bad event in an Append is

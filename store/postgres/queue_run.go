@@ -412,6 +412,33 @@ func (s *Store) GetStep(ctx context.Context, id uuid.UUID) (*store.Step, error) 
 	return &step, nil
 }
 
+// attemptColumns are the columns scanAttempts reads, of attempts.
+const attemptColumns = `step_id, attempt, worker, input_seq, started_at, finished_at, status, exit_code, coalesce(error, '')`
+
+// scanAttempts reads rows of attemptColumns, handing each attempt to add.
+func scanAttempts(rows pgx.Rows, add func(store.Attempt)) error {
+	var (
+		a        store.Attempt
+		attempt  int32
+		finished pgtype.Timestamptz
+		status   string
+		exit     pgtype.Int4
+	)
+	_, err := pgx.ForEachRow(rows, []any{&a.StepID, &attempt, &a.Worker, &a.InputSeq, &a.StartedAt, &finished, &status, &exit, &a.Error},
+		func() error {
+			a.Attempt, a.Status = int(attempt), store.AttemptStatus(status)
+			a.StartedAt, a.FinishedAt = a.StartedAt.UTC(), timeOf(finished)
+			a.ExitCode = nil
+			if exit.Valid {
+				code := int(exit.Int32)
+				a.ExitCode = &code
+			}
+			add(a)
+			return nil
+		})
+	return err
+}
+
 // Attempts returns a step's attempts, first first.
 func (s *Store) Attempts(ctx context.Context, stepID uuid.UUID) ([]store.Attempt, error) {
 	var (
@@ -420,33 +447,13 @@ func (s *Store) Attempts(ctx context.Context, stepID uuid.UUID) ([]store.Attempt
 	)
 	b := txBatch(readTx)
 	b.Queue(`SELECT EXISTS (SELECT 1 FROM steps WHERE id = $1)`, stepID)
-	b.Queue(`SELECT attempt, worker, input_seq, started_at, finished_at, status, exit_code, coalesce(error, '')
-		FROM attempts WHERE step_id = $1 ORDER BY attempt`, stepID)
+	b.Queue(`SELECT `+attemptColumns+` FROM attempts WHERE step_id = $1 ORDER BY attempt`, stepID)
 	err := s.batchTx(ctx, b, func(results pgx.BatchResults) error {
 		if err := results.QueryRow().Scan(&exists); err != nil {
 			return err
 		}
 		rows, _ := results.Query()
-		var (
-			a        store.Attempt
-			attempt  int32
-			finished pgtype.Timestamptz
-			status   string
-			exit     pgtype.Int4
-		)
-		_, err := pgx.ForEachRow(rows, []any{&attempt, &a.Worker, &a.InputSeq, &a.StartedAt, &finished, &status, &exit, &a.Error},
-			func() error {
-				a.StepID, a.Attempt, a.Status = stepID, int(attempt), store.AttemptStatus(status)
-				a.StartedAt, a.FinishedAt = a.StartedAt.UTC(), timeOf(finished)
-				a.ExitCode = nil
-				if exit.Valid {
-					code := int(exit.Int32)
-					a.ExitCode = &code
-				}
-				out = append(out, a)
-				return nil
-			})
-		return err
+		return scanAttempts(rows, func(a store.Attempt) { out = append(out, a) })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read attempts of step %s: %w", stepID, err)

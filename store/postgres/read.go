@@ -143,54 +143,79 @@ func scanEvent(rows pgx.Rows) (store.Event, error) {
 	return e, nil
 }
 
+// partitionColumns are the columns a recordRow reads: a partition_state row ps
+// with its code version cv and dep set ds (partitionJoins). Partition and
+// PartitionRecords read records through them.
+const partitionColumns = `ps.partition_idx, ps.last_seq, ps.success_seq, ps.materialized_at, ps.data_version,
+	ps.data_changed_seq, ps.input_seq, cv.code_version, ds.deps, ps.failed, ps.failed_seq`
+
+// partitionJoins joins partition_state ps with its code version and dep set.
+const partitionJoins = `
+	LEFT JOIN code_versions cv ON cv.asset_id = ps.asset_id AND cv.id = ps.code_version_id
+	LEFT JOIN dep_sets ds ON ds.asset_id = ps.asset_id AND ds.id = ps.dep_set_id`
+
+// recordRow is one row of partitionColumns as scanned.
+type recordRow struct {
+	index                      pgtype.Int4
+	lastSeq                    pgtype.Int8
+	successSeq, dataChangedSeq pgtype.Int8
+	materializedAt             pgtype.Timestamptz
+	dataVersion, version, deps pgtype.Text
+	inputSeq, failedSeq        pgtype.Int8
+	failed                     pgtype.Bool
+}
+
+// dest returns the scan destinations of partitionColumns, in order.
+func (p *recordRow) dest() []any {
+	return []any{&p.index, &p.lastSeq, &p.successSeq, &p.materializedAt, &p.dataVersion,
+		&p.dataChangedSeq, &p.inputSeq, &p.version, &p.deps, &p.failed, &p.failedSeq}
+}
+
+// found reports whether a row was recorded (the left join found one).
+func (p *recordRow) found() bool { return p.lastSeq.Valid }
+
+// record returns the row as the record of key's partition.
+func (p *recordRow) record(key assets.Key, partition string) *store.PartitionRecord {
+	r := &store.PartitionRecord{Asset: key, Partition: partition, Index: -1}
+	if p.index.Valid {
+		r.Index = int(p.index.Int32)
+	}
+	r.LastSeq, r.SuccessSeq, r.DataChangedSeq = p.lastSeq.Int64, p.successSeq.Int64, p.dataChangedSeq.Int64
+	r.InputSeq, r.Failed, r.FailedSeq = p.inputSeq.Int64, p.failed.Bool, p.failedSeq.Int64
+	r.DataVersion = p.dataVersion.String
+	if p.materializedAt.Valid {
+		r.MaterializedAt = p.materializedAt.Time.UTC()
+	}
+	if p.version.Valid {
+		r.Code = &store.Code{Version: p.version.String, Deps: store.SplitKeys(p.deps.String)}
+	}
+	return r
+}
+
 // Partition returns the recorded state of one partition, with the code it was last
 // built with. It wraps store.ErrNotFound when the asset is unknown or nothing was
 // recorded for the partition.
 func (s *Store) Partition(ctx context.Context, key assets.Key, partition string) (*store.PartitionRecord, error) {
 	var (
-		r                          = store.PartitionRecord{Asset: key, Partition: partition}
-		known                      bool
-		index                      pgtype.Int4
-		lastSeq                    pgtype.Int8
-		materializedAt             pgtype.Timestamptz
-		dataVersion, version, deps pgtype.Text
-		successSeq, dataChangedSeq pgtype.Int8
-		inputSeq, failedSeq        pgtype.Int8
-		failed                     pgtype.Bool
+		known bool
+		row   recordRow
 	)
 	// A left join from the asset tells an unknown asset from an unrecorded partition.
 	err := s.pool.QueryRow(ctx, `
-		SELECT true, ps.partition_idx, ps.last_seq, ps.success_seq, ps.materialized_at, ps.data_version,
-		       ps.data_changed_seq, ps.input_seq, cv.code_version, ds.deps, ps.failed, ps.failed_seq
+		SELECT true, `+partitionColumns+`
 		FROM assets a
-		LEFT JOIN partition_state ps ON ps.asset_id = a.id AND ps.partition_key = $2
-		LEFT JOIN code_versions cv ON cv.asset_id = a.id AND cv.id = ps.code_version_id
-		LEFT JOIN dep_sets ds ON ds.asset_id = a.id AND ds.id = ps.dep_set_id
+		LEFT JOIN partition_state ps ON ps.asset_id = a.id AND ps.partition_key = $2`+partitionJoins+`
 		WHERE a.key = $1`, string(key), partition,
-	).Scan(&known, &index, &lastSeq, &successSeq, &materializedAt, &dataVersion, &dataChangedSeq, &inputSeq,
-		&version, &deps, &failed, &failedSeq)
+	).Scan(append([]any{&known}, row.dest()...)...)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, fmt.Errorf("partition %q of %s: asset %w", partition, key, store.ErrNotFound)
 	case err != nil:
 		return nil, fmt.Errorf("partition %q of %s: %w", partition, key, err)
-	case !lastSeq.Valid:
+	case !row.found():
 		return nil, fmt.Errorf("partition %q of %s: %w", partition, key, store.ErrNotFound)
 	}
-	r.Index = -1
-	if index.Valid {
-		r.Index = int(index.Int32)
-	}
-	r.LastSeq, r.SuccessSeq, r.DataChangedSeq = lastSeq.Int64, successSeq.Int64, dataChangedSeq.Int64
-	r.InputSeq, r.Failed, r.FailedSeq = inputSeq.Int64, failed.Bool, failedSeq.Int64
-	r.DataVersion = dataVersion.String
-	if materializedAt.Valid {
-		r.MaterializedAt = materializedAt.Time.UTC()
-	}
-	if version.Valid {
-		r.Code = &store.Code{Version: version.String, Deps: store.SplitKeys(deps.String)}
-	}
-	return &r, nil
+	return row.record(key, partition), nil
 }
 
 // PartitionRanges returns the recorded state of partitions [lo, hi) of an asset as

@@ -122,6 +122,17 @@
 // steps became ready. A SQLite store serves one process, so no other process is
 // heard; workers poll as well.
 //
+// # Coordination and batch reads
+//
+// Coordination (coordination.go) keeps the leases, schedule_ticks and
+// freshness_events tables. Each write is one transaction on the writer, so
+// AcquireLease reads the lease and takes, renews or refuses it with no other
+// writer in between; leases expire on the store's clock (WithClock), like the
+// queue's. A tick is recorded once by the primary key (schedule, tick_at).
+// The batch reads (batch_read.go) pass their keys as one JSON array
+// (json_each) and read the columns of Partition, RunSteps and Attempts with
+// the same scans, in one read transaction.
+//
 // # Storage conventions
 //
 // Times are unix microseconds (integers) and come back as UTC time.Time; UUIDs and

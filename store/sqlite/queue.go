@@ -399,38 +399,59 @@ func (s *Store) GetStep(ctx context.Context, id uuid.UUID) (*store.Step, error) 
 	return st, nil
 }
 
+// attemptColumns are the columns scanAttempt reads, of attempts.
+const attemptColumns = `step_id, attempt, worker, input_seq, started_at, finished_at, status, exit_code, error`
+
+// scanAttempt reads one row of attemptColumns.
+func scanAttempt(row scanner) (store.Attempt, error) {
+	var (
+		a          store.Attempt
+		stepID     string
+		startedAt  int64
+		finishedAt sql.NullInt64
+		status     string
+		exitCode   sql.NullInt64
+		attemptErr sql.NullString
+	)
+	if err := row.Scan(&stepID, &a.Attempt, &a.Worker, &a.InputSeq, &startedAt, &finishedAt, &status, &exitCode, &attemptErr); err != nil {
+		return a, fmt.Errorf("read attempt: %w", err)
+	}
+	var err error
+	if a.StepID, err = uuid.Parse(stepID); err != nil {
+		return a, fmt.Errorf("read attempt: step id %q: %w", stepID, err)
+	}
+	a.StartedAt, a.FinishedAt = fromMicros(startedAt), nullTime(finishedAt)
+	a.Status = store.AttemptStatus(status)
+	if exitCode.Valid {
+		code := int(exitCode.Int64)
+		a.ExitCode = &code
+	}
+	a.Error = attemptErr.String
+	return a, nil
+}
+
+// scanAttempts reads rows of attemptColumns, handing each attempt to add.
+func scanAttempts(rows *sql.Rows, add func(store.Attempt)) error {
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanAttempt(rows)
+		if err != nil {
+			return err
+		}
+		add(a)
+	}
+	return rows.Err()
+}
+
 // Attempts returns a step's attempts, first first.
 func (s *Store) Attempts(ctx context.Context, stepID uuid.UUID) ([]store.Attempt, error) {
 	out := []store.Attempt{}
 	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT attempt, worker, input_seq, started_at, finished_at, status, exit_code, error
-			FROM attempts WHERE step_id = ? ORDER BY attempt`, stepID.String())
+		rows, err := tx.QueryContext(ctx, `SELECT `+attemptColumns+` FROM attempts WHERE step_id = ? ORDER BY attempt`, stepID.String())
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				a          = store.Attempt{StepID: stepID}
-				startedAt  int64
-				finishedAt sql.NullInt64
-				status     string
-				exitCode   sql.NullInt64
-				attemptErr sql.NullString
-			)
-			if err := rows.Scan(&a.Attempt, &a.Worker, &a.InputSeq, &startedAt, &finishedAt, &status, &exitCode, &attemptErr); err != nil {
-				return err
-			}
-			a.StartedAt, a.FinishedAt = fromMicros(startedAt), nullTime(finishedAt)
-			a.Status = store.AttemptStatus(status)
-			if exitCode.Valid {
-				code := int(exitCode.Int64)
-				a.ExitCode = &code
-			}
-			a.Error = attemptErr.String
-			out = append(out, a)
-		}
-		if err := rows.Err(); err != nil {
+		if err := scanAttempts(rows, func(a store.Attempt) { out = append(out, a) }); err != nil {
 			return err
 		}
 		if len(out) > 0 {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/freshetdev/freshet/assets"
 	"github.com/freshetdev/freshet/store"
@@ -323,6 +324,48 @@ func readUpdated(ctx context.Context, tx *sql.Tx, since int64, skip map[int64]bo
 	return out, keys.Err()
 }
 
+// partitionColumns are the columns scanRecord reads: a partition_state row p with
+// its code version c and dep set d (partitionJoins). Partition and
+// PartitionRecords read records through them.
+const partitionColumns = `p.partition_idx, p.last_seq, p.success_seq, p.materialized_at, p.data_version,
+	p.data_changed_seq, p.input_seq, p.failed, p.failed_seq, c.code_version, d.deps`
+
+// partitionJoins joins partition_state p with its code version and dep set.
+const partitionJoins = `
+	LEFT JOIN code_versions c ON c.asset_id = p.asset_id AND c.id = p.code_version_id
+	LEFT JOIN dep_sets d ON d.asset_id = p.asset_id AND d.id = p.dep_set_id`
+
+// scanRecord reads one row of partitionColumns, after the columns in before,
+// into rec.
+func scanRecord(row scanner, rec *store.PartitionRecord, before ...any) error {
+	var (
+		index          sql.NullInt64
+		materializedAt sql.NullInt64
+		dataVersion    sql.NullString
+		codeVersion    sql.NullString
+		deps           sql.NullString
+	)
+	err := row.Scan(append(before, &index, &rec.LastSeq, &rec.SuccessSeq, &materializedAt, &dataVersion,
+		&rec.DataChangedSeq, &rec.InputSeq, &rec.Failed, &rec.FailedSeq, &codeVersion, &deps)...)
+	if err != nil {
+		return err
+	}
+	rec.Index = -1
+	if index.Valid {
+		rec.Index = int(index.Int64)
+	}
+	rec.MaterializedAt = time.Time{}
+	if materializedAt.Valid {
+		rec.MaterializedAt = fromMicros(materializedAt.Int64)
+	}
+	rec.DataVersion = dataVersion.String
+	rec.Code = nil
+	if codeVersion.Valid {
+		rec.Code = &store.Code{Version: codeVersion.String, Deps: store.SplitKeys(deps.String)}
+	}
+	return nil
+}
+
 // Partition returns the recorded state of one partition; store.ErrNotFound
 // (wrapped) when the asset is unknown or nothing was recorded for the partition.
 func (s *Store) Partition(ctx context.Context, key assets.Key, partition string) (*store.PartitionRecord, error) {
@@ -332,38 +375,13 @@ func (s *Store) Partition(ctx context.Context, key assets.Key, partition string)
 		if err != nil {
 			return err
 		}
-		var (
-			index          sql.NullInt64
-			materializedAt sql.NullInt64
-			dataVersion    sql.NullString
-			codeVersion    sql.NullString
-			deps           sql.NullString
-		)
-		err = tx.QueryRowContext(ctx, `
-			SELECT p.partition_idx, p.last_seq, p.success_seq, p.materialized_at, p.data_version,
-				p.data_changed_seq, p.input_seq, p.failed, p.failed_seq, c.code_version, d.deps
-			FROM partition_state p
-			LEFT JOIN code_versions c ON c.asset_id = p.asset_id AND c.id = p.code_version_id
-			LEFT JOIN dep_sets d ON d.asset_id = p.asset_id AND d.id = p.dep_set_id
-			WHERE p.asset_id = ? AND p.partition_key = ?`, id, partition).Scan(
-			&index, &rec.LastSeq, &rec.SuccessSeq, &materializedAt, &dataVersion,
-			&rec.DataChangedSeq, &rec.InputSeq, &rec.Failed, &rec.FailedSeq, &codeVersion, &deps)
+		err = scanRecord(tx.QueryRowContext(ctx, `SELECT `+partitionColumns+` FROM partition_state p`+partitionJoins+`
+			WHERE p.asset_id = ? AND p.partition_key = ?`, id, partition), rec)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("partition %q of %s: %w", partition, key, store.ErrNotFound)
 		case err != nil:
 			return err
-		}
-		rec.Index = -1
-		if index.Valid {
-			rec.Index = int(index.Int64)
-		}
-		if materializedAt.Valid {
-			rec.MaterializedAt = fromMicros(materializedAt.Int64)
-		}
-		rec.DataVersion = dataVersion.String
-		if codeVersion.Valid {
-			rec.Code = &store.Code{Version: codeVersion.String, Deps: store.SplitKeys(deps.String)}
 		}
 		return nil
 	})

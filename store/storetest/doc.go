@@ -108,6 +108,30 @@
 //     overlapping runs created while workers run all end, never two steps over
 //     one partition at once.
 //
+// # Coordination and batch reads
+//
+// RunCoordination and RunBatchReads check store.Coordination and
+// store.BatchReader, for a driver that implements them with the queue (wired as
+// TestCoordination and TestBatchReads: open returns a
+// storetest.CoordinationStore), on the queue catalog:
+//
+//   - Lease: a free lease is taken, a held one refused to others (told who
+//     holds it) and renewed by its holder (acquired as before, expiring later);
+//     after expiry (a 200ms lease, polled) another takes it, never before its
+//     ExpiresAt; a release lets another take it at once, a release by anyone
+//     else does nothing; 8 holders racing for a free or lapsed lease: exactly
+//     one holds it; bad names, holders and ttls refused, naming them.
+//   - Tick: recorded once per (schedule, instant), also by 8 racers at once;
+//     UpdateTick and ErrNotFound for a tick never recorded or a run that does
+//     not exist; LastTicks, each schedule's newest tick whole; Ticks newest
+//     first, 50 by default; bad ticks refused, naming the field.
+//   - Freshness: the round trip of every field, ids increasing; an unknown
+//     asset refused, named, nothing recorded; bad statuses and lags refused;
+//     LatestFreshness by time then id; FreshnessEvents' asset, since and limit
+//     filters, newest first; MarkNotified, all or none.
+//   - BatchReads: each batch read equal, key by key, to the single read
+//     (Partition, RunSteps, Attempts), nil or absent where it finds nothing.
+//
 // The suite sees one store handle at a time: that several processes share one
 // PostgreSQL catalog is for the driver's own tests.
 //
