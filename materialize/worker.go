@@ -62,6 +62,10 @@ type Worker struct {
 	Logger hclog.Logger  // nil: no logging
 	// Now is the planning clock for the pre-start check (nil: time.Now).
 	Now func() time.Time
+	// Drain is how long the attempts in progress get to finish, once Run's
+	// context ends, before they are stopped and handed back (0: stopped at
+	// once). No step is claimed meanwhile.
+	Drain time.Duration
 
 	mu     sync.Mutex
 	g      *graph.Graph
@@ -130,15 +134,32 @@ func DefaultWorkerName() string {
 	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b))
 }
 
-// Run works until ctx ends. Then it stops the attempts in progress and reports
-// them as failed with a retry, so that another worker takes them at once instead
-// of after their lease; it returns nil after a clean stop.
+// Run works until ctx ends. Then it claims nothing more, gives the attempts in
+// progress up to Drain to finish (their leases are still renewed), stops those
+// still running and reports them as failed with a retry, so that another worker
+// takes them at once instead of after their lease; it returns nil after a clean
+// stop.
 func (w *Worker) Run(ctx context.Context) error {
 	w.defaults()
 	wake, err := w.Store.Listen(ctx)
 	if err != nil {
 		return fmt.Errorf("worker %s: listen for ready steps: %w", w.Name, err)
 	}
+	// The attempts (and the heartbeats that keep their leases) run under a
+	// context of their own, which ends once ctx has and the drain is over.
+	attemptsCtx, stopAttempts := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAttempts()
+	drained := make(chan struct{})
+	go func() {
+		defer stopAttempts()
+		select {
+		case <-ctx.Done():
+		case <-drained:
+			return
+		}
+		w.drain()
+	}()
+	defer close(drained)
 	// Slots hand their reports to one completer, which records them in batches;
 	// it ends after the last slot (deferred calls run last first).
 	reports := make(chan report)
@@ -149,7 +170,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 
-	wg.Go(func() { w.maintain(ctx) })
+	wg.Go(func() { w.maintain(attemptsCtx) })
 
 	slots := make(chan struct{}, w.Parallel) // a token per free slot
 	for range w.Parallel {
@@ -169,7 +190,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			for _, c := range claimed {
 				<-slots
 				wg.Go(func() {
-					w.work(ctx, c, reports)
+					w.work(attemptsCtx, c, reports)
 					slots <- struct{}{}
 					select {
 					case freed <- struct{}{}:
@@ -208,6 +229,26 @@ func (w *Worker) claimRequest(limit int) store.ClaimRequest {
 	}
 	// The store only reads the map, so the claims share it.
 	return store.ClaimRequest{Worker: w.Name, Limit: limit, Lease: w.Lease, Concurrency: w.caps}
+}
+
+// drain waits up to Drain for the attempts in progress to end by themselves.
+func (w *Worker) drain() {
+	if w.Drain <= 0 || w.attempting.Load() == 0 {
+		return
+	}
+	w.Logger.Info("stopping: letting the steps in progress finish", "steps", w.attempting.Load(), "for at most", w.Drain)
+	deadline := time.NewTimer(w.Drain)
+	defer deadline.Stop()
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	for w.attempting.Load() > 0 {
+		select {
+		case <-deadline.C:
+			w.Logger.Warn("stopping: steps still running after the drain: stopping them and handing them back", "steps", w.attempting.Load())
+			return
+		case <-poll.C:
+		}
+	}
 }
 
 // maintain renews the leases of the attempts in progress, stops those whose lease

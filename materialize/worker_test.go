@@ -380,3 +380,63 @@ func TestWorkerTimeoutAndCancel(t *testing.T) {
 		})
 	}
 }
+
+// A worker stopped with a drain lets the step in progress finish and records it
+// succeeded; without one, the step is stopped and handed back for a retry.
+func TestWorkerDrainsOnStop(t *testing.T) {
+	t.Parallel()
+	for _, drain := range []time.Duration{0, 30 * time.Second} {
+		// Stores of its own per case: a worker runs any step of its store.
+		for name, q := range queueStores(t) {
+			t.Run(fmt.Sprintf("%s/drain=%s", name, drain), func(t *testing.T) {
+				t.Parallel()
+				started := make(chan struct{})
+				slow := funcAsset("slow", nil, func(ctx context.Context, _ assets.StepInput) (assets.StepOutput, error) {
+					close(started)
+					select {
+					case <-time.After(500 * time.Millisecond):
+						return assets.StepOutput{}, nil
+					case <-ctx.Done():
+						return assets.StepOutput{}, ctx.Err()
+					}
+				})
+				slow.Retries = assets.Retries{Max: 2, Backoff: time.Hour}
+				g := syncGraph(t, q, &assets.Definitions{Assets: []*assets.Asset{slow}})
+				cat, err := materialize.LoadCatalog(context.Background(), q, g)
+				if err != nil {
+					t.Fatal(err)
+				}
+				plan, err := materialize.Compute(g, cat.State(), materialize.Request{Now: time.Now()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				run, err := q.CreateRun(context.Background(), plan.NewRun(materialize.RunOptions{Trigger: store.TriggerManual, Selection: "*"}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				w := materialize.NewWorker(q, g, t.TempDir(), &materialize.Executors{})
+				w.Poll, w.Drain = 20*time.Millisecond, drain
+				w.Logger = hclog.New(&hclog.LoggerOptions{Name: "worker", Level: hclog.Debug, Output: testLog{t}})
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- w.Run(ctx) }()
+				<-started
+				cancel()
+				if err := <-done; err != nil {
+					t.Fatalf("worker: %v", err)
+				}
+				steps, err := q.RunSteps(context.Background(), run.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st := steps[0]
+				switch {
+				case drain > 0 && st.Status != store.StepSucceeded:
+					t.Errorf("with a drain: step %s (%s); want SUCCEEDED", st.Status, st.Error)
+				case drain == 0 && (st.Status != store.StepReady || st.Attempt != 1):
+					t.Errorf("without a drain: step %s after %d attempts; want READY again, for a retry", st.Status, st.Attempt)
+				}
+			})
+		}
+	}
+}

@@ -32,6 +32,7 @@ func newServeCmd() *cobra.Command {
 		logFormat       string
 		noIntrospection bool
 		shutdownGrace   time.Duration
+		drain           time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -46,7 +47,8 @@ It binds 127.0.0.1 by default. With --auth-token (or $FRESHET_AUTH_TOKEN) every
 API request needs "Authorization: Bearer <token>"; binding any other address
 without a token is refused. SIGHUP loads the definitions again (as the
 reloadDefinitions mutation does); SIGINT or SIGTERM stops it: the API first, then
-the steps in progress, which are handed back for another worker.`,
+the worker, whose steps in progress get --drain to finish before they are stopped
+and handed back for another worker.`,
 		Example: `  freshet serve -f examples/sales
   FRESHET_AUTH_TOKEN=s3cret freshet serve -f examples/sales --db postgres://freshet@db/freshet --addr 0.0.0.0:3000`,
 		Args: cobra.NoArgs,
@@ -91,7 +93,7 @@ the steps in progress, which are handed back for another worker.`,
 
 			w := materialize.NewWorker(q, proj.Graph, proj.Defs.Dir, &materialize.Executors{Connections: proj.Defs.Connections})
 			defer w.Executors.Close()
-			w.Parallel, w.Logger = parallel, logger.Named("worker")
+			w.Parallel, w.Drain, w.Logger = parallel, drain, logger.Named("worker")
 			engine.OnReload(func(p *materialize.Project) { w.SetGraph(p.Graph) })
 
 			reg := prometheus.NewRegistry()
@@ -181,6 +183,7 @@ the steps in progress, which are handed back for another worker.`,
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	cmd.Flags().BoolVar(&noIntrospection, "no-introspection", false, "turn GraphQL introspection off")
 	cmd.Flags().DurationVar(&shutdownGrace, "shutdown-grace", 10*time.Second, "how long requests in progress get to finish on stop")
+	cmd.Flags().DurationVar(&drain, "drain", 30*time.Second, "how long steps in progress get to finish on stop before they are handed back")
 	return cmd
 }
 
