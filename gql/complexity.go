@@ -1,5 +1,7 @@
 package gql
 
+import "time"
+
 // Complexity: every field costs 1 plus what it selects (gqlgen's default); a
 // list field multiplies what it selects by how many items it may return, so that
 // a query fanning out list inside list (upstream { downstream { upstream … } })
@@ -27,4 +29,6 @@ func setComplexity(c *ComplexityRoot) {
 	c.Query.Runs = func(child int, _ *RunStatus, _ *string, first *int, _ *string) int { return listOf(first, 50, child) }
 	c.Query.Backfills = func(child int, first *int) int { return listOf(first, 50, child) }
 	c.Run.Steps = func(child int) int { return 1 + stepsPerRun*child }
+	c.Schedule.Ticks = func(child int, first *int) int { return listOf(first, 10, child) }
+	c.Query.FreshnessEvents = func(child int, _ *time.Time, _ *string, first *int) int { return listOf(first, 100, child) }
 }

@@ -33,6 +33,7 @@ type ResolverRoot interface {
 	Partition() PartitionResolver
 	Query() QueryResolver
 	Run() RunResolver
+	Schedule() ScheduleResolver
 	Subscription() SubscriptionResolver
 }
 
@@ -125,6 +126,22 @@ type ComplexityRoot struct {
 		Policy             func(childComplexity int) int
 		Reason             func(childComplexity int) int
 		Status             func(childComplexity int) int
+	}
+
+	FreshnessEvent struct {
+		Asset      func(childComplexity int) int
+		At         func(childComplexity int) int
+		ID         func(childComplexity int) int
+		LagSeconds func(childComplexity int) int
+		NotifiedAt func(childComplexity int) int
+		Previous   func(childComplexity int) int
+		Reason     func(childComplexity int) int
+		Status     func(childComplexity int) int
+	}
+
+	FreshnessRow struct {
+		Asset     func(childComplexity int) int
+		Freshness func(childComplexity int) int
 	}
 
 	Lineage struct {
@@ -232,16 +249,19 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Asset       func(childComplexity int, key string) int
-		AssetGraph  func(childComplexity int, selection *string) int
-		Backfill    func(childComplexity int, id string) int
-		Backfills   func(childComplexity int, first *int) int
-		Definitions func(childComplexity int) int
-		Lineage     func(childComplexity int, key string, direction *LineageDirection, depth *int) int
-		Plan        func(childComplexity int, selection *string, from *string, to *string) int
-		Run         func(childComplexity int, id string) int
-		Runs        func(childComplexity int, status *RunStatus, asset *string, first *int, after *string) int
-		StepLogs    func(childComplexity int, stepID string, after *int, first *int) int
+		Asset           func(childComplexity int, key string) int
+		AssetGraph      func(childComplexity int, selection *string) int
+		Backfill        func(childComplexity int, id string) int
+		Backfills       func(childComplexity int, first *int) int
+		Definitions     func(childComplexity int) int
+		FreshnessBoard  func(childComplexity int) int
+		FreshnessEvents func(childComplexity int, since *time.Time, asset *string, first *int) int
+		Lineage         func(childComplexity int, key string, direction *LineageDirection, depth *int) int
+		Plan            func(childComplexity int, selection *string, from *string, to *string) int
+		Run             func(childComplexity int, id string) int
+		Runs            func(childComplexity int, status *RunStatus, asset *string, first *int, after *string) int
+		Schedules       func(childComplexity int) int
+		StepLogs        func(childComplexity int, stepID string, after *int, first *int) int
 	}
 
 	Run struct {
@@ -272,6 +292,23 @@ type ComplexityRoot struct {
 		RunID     func(childComplexity int) int
 		RunStatus func(childComplexity int) int
 		Step      func(childComplexity int) int
+	}
+
+	Schedule struct {
+		Cron      func(childComplexity int) int
+		LastTick  func(childComplexity int) int
+		Name      func(childComplexity int) int
+		NextTick  func(childComplexity int) int
+		Selection func(childComplexity int) int
+		Ticks     func(childComplexity int, first *int) int
+		Timezone  func(childComplexity int) int
+	}
+
+	ScheduleTick struct {
+		At     func(childComplexity int) int
+		Reason func(childComplexity int) int
+		RunID  func(childComplexity int) int
+		Status func(childComplexity int) int
 	}
 
 	Step struct {
@@ -346,9 +383,15 @@ type QueryResolver interface {
 	Backfills(ctx context.Context, first *int) ([]*Backfill, error)
 	Backfill(ctx context.Context, id string) (*Backfill, error)
 	Definitions(ctx context.Context) (*DefinitionsInfo, error)
+	FreshnessBoard(ctx context.Context) ([]*FreshnessRow, error)
+	FreshnessEvents(ctx context.Context, since *time.Time, asset *string, first *int) ([]*FreshnessEvent, error)
+	Schedules(ctx context.Context) ([]*Schedule, error)
 }
 type RunResolver interface {
 	Steps(ctx context.Context, obj *Run) ([]*Step, error)
+}
+type ScheduleResolver interface {
+	Ticks(ctx context.Context, obj *Schedule, first *int) ([]*ScheduleTick, error)
 }
 type SubscriptionResolver interface {
 	RunEvents(ctx context.Context, runID string) (<-chan *RunEvent, error)
@@ -756,6 +799,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Freshness.Status(childComplexity), true
+
+	case "FreshnessEvent.asset":
+		if e.ComplexityRoot.FreshnessEvent.Asset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FreshnessEvent.Asset(childComplexity), true
+	case "FreshnessEvent.at":
+		if e.ComplexityRoot.FreshnessEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FreshnessEvent.At(childComplexity), true
+	case "FreshnessEvent.id":
+		if e.ComplexityRoot.FreshnessEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FreshnessEvent.ID(childComplexity), true
+	case "FreshnessEvent.lagSeconds":
+		if e.ComplexityRoot.FreshnessEvent.LagSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FreshnessEvent.LagSeconds(childComplexity), true
+	case "FreshnessEvent.notifiedAt":
+		if e.ComplexityRoot.FreshnessEvent.NotifiedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FreshnessEvent.NotifiedAt(childComplexity), true
+	case "FreshnessEvent.previous":
+		if e.ComplexityRoot.FreshnessEvent.Previous == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FreshnessEvent.Previous(childComplexity), true
+	case "FreshnessEvent.reason":
+		if e.ComplexityRoot.FreshnessEvent.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FreshnessEvent.Reason(childComplexity), true
+	case "FreshnessEvent.status":
+		if e.ComplexityRoot.FreshnessEvent.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FreshnessEvent.Status(childComplexity), true
+
+	case "FreshnessRow.asset":
+		if e.ComplexityRoot.FreshnessRow.Asset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FreshnessRow.Asset(childComplexity), true
+	case "FreshnessRow.freshness":
+		if e.ComplexityRoot.FreshnessRow.Freshness == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FreshnessRow.Freshness(childComplexity), true
 
 	case "Lineage.edges":
 		if e.ComplexityRoot.Lineage.Edges == nil {
@@ -1255,6 +1360,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Definitions(childComplexity), true
+	case "Query.freshnessBoard":
+		if e.ComplexityRoot.Query.FreshnessBoard == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.FreshnessBoard(childComplexity), true
+	case "Query.freshnessEvents":
+		if e.ComplexityRoot.Query.FreshnessEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_freshnessEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FreshnessEvents(childComplexity, args["since"].(*time.Time), args["asset"].(*string), args["first"].(*int)), true
 
 	case "Query.lineage":
 		if e.ComplexityRoot.Query.Lineage == nil {
@@ -1300,6 +1422,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Runs(childComplexity, args["status"].(*RunStatus), args["asset"].(*string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.schedules":
+		if e.ComplexityRoot.Query.Schedules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Schedules(childComplexity), true
 	case "Query.stepLogs":
 		if e.ComplexityRoot.Query.StepLogs == nil {
 			break
@@ -1440,6 +1568,79 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RunEvent.Step(childComplexity), true
+
+	case "Schedule.cron":
+		if e.ComplexityRoot.Schedule.Cron == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Cron(childComplexity), true
+	case "Schedule.lastTick":
+		if e.ComplexityRoot.Schedule.LastTick == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.LastTick(childComplexity), true
+	case "Schedule.name":
+		if e.ComplexityRoot.Schedule.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Name(childComplexity), true
+	case "Schedule.nextTick":
+		if e.ComplexityRoot.Schedule.NextTick == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.NextTick(childComplexity), true
+	case "Schedule.selection":
+		if e.ComplexityRoot.Schedule.Selection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Selection(childComplexity), true
+	case "Schedule.ticks":
+		if e.ComplexityRoot.Schedule.Ticks == nil {
+			break
+		}
+
+		args, err := ec.field_Schedule_ticks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Schedule.Ticks(childComplexity, args["first"].(*int)), true
+	case "Schedule.timezone":
+		if e.ComplexityRoot.Schedule.Timezone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Schedule.Timezone(childComplexity), true
+
+	case "ScheduleTick.at":
+		if e.ComplexityRoot.ScheduleTick.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleTick.At(childComplexity), true
+	case "ScheduleTick.reason":
+		if e.ComplexityRoot.ScheduleTick.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleTick.Reason(childComplexity), true
+	case "ScheduleTick.runId":
+		if e.ComplexityRoot.ScheduleTick.RunID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleTick.RunID(childComplexity), true
+	case "ScheduleTick.status":
+		if e.ComplexityRoot.ScheduleTick.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScheduleTick.Status(childComplexity), true
 
 	case "Step.asset":
 		if e.ComplexityRoot.Step.Asset == nil {
@@ -1871,6 +2072,38 @@ func (ec *executionContext) childFields_Freshness(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type Freshness", field.Name)
 }
 
+func (ec *executionContext) childFields_FreshnessEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_FreshnessEvent_id(ctx, field)
+	case "asset":
+		return ec.fieldContext_FreshnessEvent_asset(ctx, field)
+	case "at":
+		return ec.fieldContext_FreshnessEvent_at(ctx, field)
+	case "status":
+		return ec.fieldContext_FreshnessEvent_status(ctx, field)
+	case "previous":
+		return ec.fieldContext_FreshnessEvent_previous(ctx, field)
+	case "lagSeconds":
+		return ec.fieldContext_FreshnessEvent_lagSeconds(ctx, field)
+	case "reason":
+		return ec.fieldContext_FreshnessEvent_reason(ctx, field)
+	case "notifiedAt":
+		return ec.fieldContext_FreshnessEvent_notifiedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FreshnessEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_FreshnessRow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "asset":
+		return ec.fieldContext_FreshnessRow_asset(ctx, field)
+	case "freshness":
+		return ec.fieldContext_FreshnessRow_freshness(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FreshnessRow", field.Name)
+}
+
 func (ec *executionContext) childFields_Lineage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "nodes":
@@ -2113,6 +2346,40 @@ func (ec *executionContext) childFields_RunEvent(ctx context.Context, field grap
 		return ec.fieldContext_RunEvent_at(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RunEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_Schedule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_Schedule_name(ctx, field)
+	case "cron":
+		return ec.fieldContext_Schedule_cron(ctx, field)
+	case "timezone":
+		return ec.fieldContext_Schedule_timezone(ctx, field)
+	case "selection":
+		return ec.fieldContext_Schedule_selection(ctx, field)
+	case "nextTick":
+		return ec.fieldContext_Schedule_nextTick(ctx, field)
+	case "lastTick":
+		return ec.fieldContext_Schedule_lastTick(ctx, field)
+	case "ticks":
+		return ec.fieldContext_Schedule_ticks(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Schedule", field.Name)
+}
+
+func (ec *executionContext) childFields_ScheduleTick(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_ScheduleTick_at(ctx, field)
+	case "status":
+		return ec.fieldContext_ScheduleTick_status(ctx, field)
+	case "runId":
+		return ec.fieldContext_ScheduleTick_runId(ctx, field)
+	case "reason":
+		return ec.fieldContext_ScheduleTick_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScheduleTick", field.Name)
 }
 
 func (ec *executionContext) childFields_Step(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2581,6 +2848,36 @@ func (ec *executionContext) field_Query_backfills_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_freshnessEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "asset",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asset"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_lineage_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2720,6 +3017,20 @@ func (ec *executionContext) field_Query_stepLogs_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["first"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Schedule_ticks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
 	return args, nil
 }
 
@@ -4337,6 +4648,254 @@ func (ec *executionContext) _Freshness_reason(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Freshness_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Freshness", field, false, false, "String")
+}
+
+func (ec *executionContext) _FreshnessEvent_id(ctx context.Context, field graphql.CollectedField, obj *FreshnessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FreshnessEvent_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FreshnessEvent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FreshnessEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _FreshnessEvent_asset(ctx context.Context, field graphql.CollectedField, obj *FreshnessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FreshnessEvent_asset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Asset, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FreshnessEvent_asset(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FreshnessEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _FreshnessEvent_at(ctx context.Context, field graphql.CollectedField, obj *FreshnessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FreshnessEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FreshnessEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FreshnessEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FreshnessEvent_status(ctx context.Context, field graphql.CollectedField, obj *FreshnessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FreshnessEvent_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FreshnessEvent_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FreshnessEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _FreshnessEvent_previous(ctx context.Context, field graphql.CollectedField, obj *FreshnessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FreshnessEvent_previous(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Previous, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FreshnessEvent_previous(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FreshnessEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _FreshnessEvent_lagSeconds(ctx context.Context, field graphql.CollectedField, obj *FreshnessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FreshnessEvent_lagSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LagSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FreshnessEvent_lagSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FreshnessEvent", field, false, false, "Float")
+}
+
+func (ec *executionContext) _FreshnessEvent_reason(ctx context.Context, field graphql.CollectedField, obj *FreshnessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FreshnessEvent_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FreshnessEvent_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FreshnessEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _FreshnessEvent_notifiedAt(ctx context.Context, field graphql.CollectedField, obj *FreshnessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FreshnessEvent_notifiedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotifiedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FreshnessEvent_notifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FreshnessEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _FreshnessRow_asset(ctx context.Context, field graphql.CollectedField, obj *FreshnessRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FreshnessRow_asset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Asset, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Asset) graphql.Marshaler {
+			return ec.marshalNAsset2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐAsset(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FreshnessRow_asset(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FreshnessRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Asset(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FreshnessRow_freshness(ctx context.Context, field graphql.CollectedField, obj *FreshnessRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FreshnessRow_freshness(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Freshness, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Freshness) graphql.Marshaler {
+			return ec.marshalNFreshness2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshness(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FreshnessRow_freshness(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FreshnessRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Freshness(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Lineage_nodes(ctx context.Context, field graphql.CollectedField, obj *Lineage) (ret graphql.Marshaler) {
@@ -6541,6 +7100,114 @@ func (ec *executionContext) fieldContext_Query_definitions(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_freshnessBoard(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_freshnessBoard(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().FreshnessBoard(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*FreshnessRow) graphql.Marshaler {
+			return ec.marshalNFreshnessRow2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshnessRowᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_freshnessBoard(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FreshnessRow(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_freshnessEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_freshnessEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().FreshnessEvents(ctx, fc.Args["since"].(*time.Time), fc.Args["asset"].(*string), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*FreshnessEvent) graphql.Marshaler {
+			return ec.marshalNFreshnessEvent2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshnessEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_freshnessEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FreshnessEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_freshnessEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_schedules(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_schedules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Schedules(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*Schedule) graphql.Marshaler {
+			return ec.marshalNSchedule2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐScheduleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_schedules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Schedule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7134,6 +7801,289 @@ func (ec *executionContext) _RunEvent_at(ctx context.Context, field graphql.Coll
 }
 func (ec *executionContext) fieldContext_RunEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RunEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Schedule_name(ctx context.Context, field graphql.CollectedField, obj *Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Schedule", field, true, false, "String")
+}
+
+func (ec *executionContext) _Schedule_cron(ctx context.Context, field graphql.CollectedField, obj *Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_cron(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cron(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_cron(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Schedule", field, true, false, "String")
+}
+
+func (ec *executionContext) _Schedule_timezone(ctx context.Context, field graphql.CollectedField, obj *Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_timezone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Timezone(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_timezone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Schedule", field, true, false, "String")
+}
+
+func (ec *executionContext) _Schedule_selection(ctx context.Context, field graphql.CollectedField, obj *Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_selection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Selection(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_selection(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Schedule", field, true, false, "String")
+}
+
+func (ec *executionContext) _Schedule_nextTick(ctx context.Context, field graphql.CollectedField, obj *Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_nextTick(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextTick(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_nextTick(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Schedule", field, true, false, "Time")
+}
+
+func (ec *executionContext) _Schedule_lastTick(ctx context.Context, field graphql.CollectedField, obj *Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_lastTick(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastTick(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ScheduleTick) graphql.Marshaler {
+			return ec.marshalOScheduleTick2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐScheduleTick(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_lastTick(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Schedule",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScheduleTick(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Schedule_ticks(ctx context.Context, field graphql.CollectedField, obj *Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Schedule_ticks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Schedule().Ticks(ctx, obj, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ScheduleTick) graphql.Marshaler {
+			return ec.marshalNScheduleTick2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐScheduleTickᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Schedule_ticks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Schedule",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScheduleTick(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Schedule_ticks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScheduleTick_at(ctx context.Context, field graphql.CollectedField, obj *ScheduleTick) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleTick_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleTick_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleTick", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScheduleTick_status(ctx context.Context, field graphql.CollectedField, obj *ScheduleTick) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleTick_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleTick_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleTick", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScheduleTick_runId(ctx context.Context, field graphql.CollectedField, obj *ScheduleTick) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleTick_runId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleTick_runId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleTick", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScheduleTick_reason(ctx context.Context, field graphql.CollectedField, obj *ScheduleTick) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScheduleTick_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScheduleTick_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScheduleTick", field, false, false, "String")
 }
 
 func (ec *executionContext) _Step_id(ctx context.Context, field graphql.CollectedField, obj *Step) (ret graphql.Marshaler) {
@@ -9437,6 +10387,112 @@ func (ec *executionContext) _Freshness(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var freshnessEventImplementors = []string{"FreshnessEvent"}
+
+func (ec *executionContext) _FreshnessEvent(ctx context.Context, sel ast.SelectionSet, obj *FreshnessEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, freshnessEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FreshnessEvent")
+		case "id":
+			out.Values[i] = ec._FreshnessEvent_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "asset":
+			out.Values[i] = ec._FreshnessEvent_asset(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._FreshnessEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._FreshnessEvent_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "previous":
+			out.Values[i] = ec._FreshnessEvent_previous(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lagSeconds":
+			out.Values[i] = ec._FreshnessEvent_lagSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._FreshnessEvent_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "notifiedAt":
+			out.Values[i] = ec._FreshnessEvent_notifiedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var freshnessRowImplementors = []string{"FreshnessRow"}
+
+func (ec *executionContext) _FreshnessRow(ctx context.Context, sel ast.SelectionSet, obj *FreshnessRow) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, freshnessRowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FreshnessRow")
+		case "asset":
+			out.Values[i] = ec._FreshnessRow_asset(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "freshness":
+			out.Values[i] = ec._FreshnessRow_freshness(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var lineageImplementors = []string{"Lineage"}
 
 func (ec *executionContext) _Lineage(ctx context.Context, sel ast.SelectionSet, obj *Lineage) graphql.Marshaler {
@@ -10234,6 +11290,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_definitions(ctx, field)
 				})
+		case "freshnessBoard":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_freshnessBoard(ctx, field)
+				})
+		case "freshnessEvents":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_freshnessEvents(ctx, field)
+				})
+		case "schedules":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_schedules(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -10436,6 +11510,118 @@ func (ec *executionContext) _RunEvent(ctx context.Context, sel ast.SelectionSet,
 		case "at":
 			out.Values[i] = ec._RunEvent_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scheduleImplementors = []string{"Schedule"}
+
+func (ec *executionContext) _Schedule(ctx context.Context, sel ast.SelectionSet, obj *Schedule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scheduleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Schedule")
+		case "name":
+			out.Values[i] = ec._Schedule_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cron":
+			out.Values[i] = ec._Schedule_cron(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timezone":
+			out.Values[i] = ec._Schedule_timezone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "selection":
+			out.Values[i] = ec._Schedule_selection(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "nextTick":
+			out.Values[i] = ec._Schedule_nextTick(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastTick":
+			out.Values[i] = ec._Schedule_lastTick(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "ticks":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Schedule_ticks(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scheduleTickImplementors = []string{"ScheduleTick"}
+
+func (ec *executionContext) _ScheduleTick(ctx context.Context, sel ast.SelectionSet, obj *ScheduleTick) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scheduleTickImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScheduleTick")
+		case "at":
+			out.Values[i] = ec._ScheduleTick_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ScheduleTick_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "runId":
+			out.Values[i] = ec._ScheduleTick_runId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._ScheduleTick_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -11148,6 +12334,62 @@ func (ec *executionContext) marshalNDefinitionsInfo2ᚖgithubᚗcomᚋfreshetdev
 	return ec._DefinitionsInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNFreshness2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshness(ctx context.Context, sel ast.SelectionSet, v *Freshness) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Freshness!")
+		return graphql.Null
+	}
+	return ec._Freshness(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFreshnessEvent2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshnessEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*FreshnessEvent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFreshnessEvent2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshnessEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFreshnessEvent2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshnessEvent(ctx context.Context, sel ast.SelectionSet, v *FreshnessEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FreshnessEvent!")
+		return graphql.Null
+	}
+	return ec._FreshnessEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFreshnessRow2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshnessRowᚄ(ctx context.Context, sel ast.SelectionSet, v []*FreshnessRow) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFreshnessRow2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshnessRow(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFreshnessRow2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshnessRow(ctx context.Context, sel ast.SelectionSet, v *FreshnessRow) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FreshnessRow!")
+		return graphql.Null
+	}
+	return ec._FreshnessRow(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11444,6 +12686,54 @@ func (ec *executionContext) unmarshalNRunStatus2githubᚗcomᚋfreshetdevᚋfres
 
 func (ec *executionContext) marshalNRunStatus2githubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐRunStatus(ctx context.Context, sel ast.SelectionSet, v RunStatus) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNSchedule2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐScheduleᚄ(ctx context.Context, sel ast.SelectionSet, v []*Schedule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSchedule2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐSchedule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSchedule2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐSchedule(ctx context.Context, sel ast.SelectionSet, v *Schedule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Schedule!")
+		return graphql.Null
+	}
+	return ec._Schedule(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScheduleTick2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐScheduleTickᚄ(ctx context.Context, sel ast.SelectionSet, v []*ScheduleTick) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScheduleTick2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐScheduleTick(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScheduleTick2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐScheduleTick(ctx context.Context, sel ast.SelectionSet, v *ScheduleTick) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScheduleTick!")
+		return graphql.Null
+	}
+	return ec._ScheduleTick(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNStep2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*Step) graphql.Marshaler {
@@ -11855,6 +13145,13 @@ func (ec *executionContext) marshalORunStatus2ᚖgithubᚗcomᚋfreshetdevᚋfre
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOScheduleTick2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐScheduleTick(ctx context.Context, sel ast.SelectionSet, v *ScheduleTick) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ScheduleTick(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOStep2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐStep(ctx context.Context, sel ast.SelectionSet, v *Step) graphql.Marshaler {

@@ -204,3 +204,31 @@ func (b *Backfill) RunIds() []string {
 	}
 	return ids
 }
+
+// Schedule is a schedule of the definitions served.
+type Schedule struct {
+	s    assets.Schedule
+	next *time.Time
+	last *ScheduleTick
+}
+
+func (s *Schedule) Name() string      { return s.s.Name }
+func (s *Schedule) Cron() string      { return s.s.Cron }
+func (s *Schedule) Selection() string { return s.s.Select }
+func (s *Schedule) Timezone() string {
+	if s.s.Timezone == "" {
+		return "UTC"
+	}
+	return s.s.Timezone
+}
+func (s *Schedule) NextTick() *time.Time    { return s.next }
+func (s *Schedule) LastTick() *ScheduleTick { return s.last }
+
+func tickOut(t store.Tick) *ScheduleTick {
+	return &ScheduleTick{At: t.At, Status: string(t.Status), RunID: idOrNil(t.RunID), Reason: stringOrNil(t.Reason)}
+}
+
+func freshnessEventOut(c store.FreshnessChange) *FreshnessEvent {
+	return &FreshnessEvent{ID: fmt.Sprint(c.ID), Asset: string(c.Asset), At: c.At, Status: c.Status, Previous: stringOrNil(c.Previous),
+		LagSeconds: c.LagSeconds, Reason: c.Reason, NotifiedAt: timeOrNil(c.NotifiedAt)}
+}

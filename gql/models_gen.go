@@ -70,6 +70,24 @@ type Freshness struct {
 	Reason             string     `json:"reason"`
 }
 
+type FreshnessEvent struct {
+	ID    string    `json:"id"`
+	Asset string    `json:"asset"`
+	At    time.Time `json:"at"`
+	// PASS WARN FAIL UNKNOWN
+	Status     string   `json:"status"`
+	Previous   *string  `json:"previous,omitempty"`
+	LagSeconds *float64 `json:"lagSeconds,omitempty"`
+	Reason     string   `json:"reason"`
+	// When it was sent to the notifiers (null: not yet).
+	NotifiedAt *time.Time `json:"notifiedAt,omitempty"`
+}
+
+type FreshnessRow struct {
+	Asset     *Asset     `json:"asset"`
+	Freshness *Freshness `json:"freshness"`
+}
+
 type Lineage struct {
 	Nodes []*LineageNode `json:"nodes"`
 	Edges []*LineageEdge `json:"edges"`
@@ -174,6 +192,14 @@ type RunEvent struct {
 	// The step that changed; null on the run's final event when no step changed with it.
 	Step *Step     `json:"step,omitempty"`
 	At   time.Time `json:"at"`
+}
+
+type ScheduleTick struct {
+	At time.Time `json:"at"`
+	// STARTED LAUNCHED SKIPPED FAILED
+	Status string  `json:"status"`
+	RunID  *string `json:"runId,omitempty"`
+	Reason *string `json:"reason,omitempty"`
 }
 
 type StepCounts struct {

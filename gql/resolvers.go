@@ -600,47 +600,29 @@ func (r *assetResolver) Partition(ctx context.Context, obj *Asset, key string) (
 }
 
 // Freshness evaluates the asset's freshness policy now; null when it has none.
+// Every asset's is evaluated at once, for the request (see view.freshness).
 func (r *assetResolver) Freshness(ctx context.Context, obj *Asset) (*Freshness, error) {
 	if obj.def.Freshness == nil {
 		return nil, nil
 	}
-	v := r.viewOf(ctx)
-	p, err := v.statuses(ctx)
+	all, err := r.viewOf(ctx).freshness(ctx)
 	if err != nil {
 		return nil, err
 	}
-	_, st, _ := v.state(ctx)
-	flags := st.Assets[obj.idx].Flags
-	in := lineage.FreshnessInput{
-		Count:        p.Count(obj.idx),
-		Materialized: func(i int) bool { return i < len(flags) && flags[i]&materialize.FlagMaterialized != 0 },
+	f, ok := all[obj.idx]
+	if !ok {
+		return nil, nil
 	}
-	// The time of the newest success: the partition's record for an
-	// unpartitioned asset (which the state does not hold), the newest
-	// materialized partition's otherwise.
-	key, newest := "", -1
-	if parts := obj.def.Partitions; parts != nil {
-		if newest = p.Summary(obj.idx).Newest; newest >= 0 {
-			key = parts.Key(newest)
-		}
-	}
-	if obj.def.Partitions == nil || newest >= 0 {
-		rec, err := r.Engine.Store().Partition(ctx, obj.def.Key, key)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return nil, err
-		case rec.SuccessSeq > 0:
-			in.LastMaterializedAt = rec.MaterializedAt
-		}
-	}
-	f := lineage.EvaluateFreshness(obj.def, in, r.Engine.Now())
-	out := &Freshness{Status: string(f.Status), Policy: f.Policy, Reason: f.Reason, LastMaterializedAt: timeOrNil(in.LastMaterializedAt)}
+	return freshnessOut(f), nil
+}
+
+func freshnessOut(f materialize.AssetFreshness) *Freshness {
+	out := &Freshness{Status: string(f.Status), Policy: f.Policy, Reason: f.Reason, LastMaterializedAt: timeOrNil(f.LastMaterializedAt)}
 	if f.Status != lineage.FreshnessUnknown && (f.Lag > 0 || !f.DataTime.IsZero()) {
 		lag := f.Lag.Seconds()
 		out.LagSeconds = &lag
 	}
-	return out, nil
+	return out
 }
 
 func (r *assetResolver) Materializations(ctx context.Context, obj *Asset, first *int, after *string) (*MaterializationConnection, error) {

@@ -23,6 +23,10 @@ type view struct {
 	planOnce sync.Once
 	plan     *materialize.Plan
 	planErr  error
+
+	freshOnce sync.Once
+	fresh     map[int]materialize.AssetFreshness // by graph node
+	freshErr  error
 }
 
 type viewKey struct{}
@@ -61,4 +65,25 @@ func (v *view) statuses(ctx context.Context) (*materialize.Plan, error) {
 		v.plan, v.planErr = materialize.Compute(g, st, materialize.Request{Selected: make([]bool, g.Len()), Now: v.e.Now()})
 	})
 	return v.plan, v.planErr
+}
+
+// freshness evaluates every asset's freshness policy once for the request.
+func (v *view) freshness(ctx context.Context) (map[int]materialize.AssetFreshness, error) {
+	v.freshOnce.Do(func() {
+		g, st, err := v.state(ctx)
+		if err != nil {
+			v.freshErr = err
+			return
+		}
+		all, err := materialize.EvaluateFreshness(ctx, v.e.Store(), g, st, v.e.Now())
+		if err != nil {
+			v.freshErr = err
+			return
+		}
+		v.fresh = make(map[int]materialize.AssetFreshness, len(all))
+		for _, f := range all {
+			v.fresh[f.Asset] = f
+		}
+	})
+	return v.fresh, v.freshErr
 }

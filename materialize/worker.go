@@ -19,10 +19,14 @@ import (
 	"github.com/freshetdev/freshet/store"
 )
 
-// QueueStore is a store with the engine's queue: what workers need.
+// QueueStore is a store with the engine's queue, the coordination between the
+// processes serving the catalog and the batched reads: what workers, the
+// scheduler and the API need. Both drivers implement it.
 type QueueStore interface {
 	store.Store
 	store.Queue
+	store.Coordination
+	store.BatchReader
 }
 
 // Worker defaults.

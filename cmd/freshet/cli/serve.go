@@ -33,6 +33,9 @@ func newServeCmd() *cobra.Command {
 		noIntrospection bool
 		shutdownGrace   time.Duration
 		drain           time.Duration
+		freshEvery      time.Duration
+		leaderTTL       time.Duration
+		schedulePoll    time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -93,8 +96,14 @@ and handed back for another worker.`,
 
 			w := materialize.NewWorker(q, proj.Graph, proj.Defs.Dir, &materialize.Executors{Connections: proj.Defs.Connections})
 			defer w.Executors.Close()
+			w.Name = materialize.DefaultWorkerName() // the leader lease names this process too
 			w.Parallel, w.Drain, w.Logger = parallel, drain, logger.Named("worker")
 			engine.OnReload(func(p *materialize.Project) { w.SetGraph(p.Graph) })
+			// The leader (one of the processes serving the catalog) runs the
+			// schedules and the freshness checks.
+			leader := &materialize.Leader{Store: q, Holder: w.Name, TTL: leaderTTL, Logger: logger.Named("leader")}
+			scheduler := &materialize.Scheduler{Engine: engine, Leader: leader, Store: q, Poll: schedulePoll, Logger: logger.Named("scheduler")}
+			checker := &materialize.FreshnessChecker{Engine: engine, Leader: leader, Interval: freshEvery, Logger: logger.Named("freshness")}
 
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -162,11 +171,14 @@ and handed back for another worker.`,
 					}
 				})
 			}
-			{
-				wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+			for _, c := range []struct {
+				name string
+				run  func(context.Context) error
+			}{{"worker", w.Run}, {"leader election", leader.Run}, {"scheduler", scheduler.Run}, {"freshness checker", checker.Run}} {
+				cctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 				g.Add(func() error {
-					if err := w.Run(wctx); err != nil && wctx.Err() == nil {
-						return fmt.Errorf("worker: %w", err)
+					if err := c.run(cctx); err != nil && cctx.Err() == nil {
+						return fmt.Errorf("%s: %w", c.name, err)
 					}
 					return nil
 				}, func(error) { stop() })
@@ -184,6 +196,9 @@ and handed back for another worker.`,
 	cmd.Flags().BoolVar(&noIntrospection, "no-introspection", false, "turn GraphQL introspection off")
 	cmd.Flags().DurationVar(&shutdownGrace, "shutdown-grace", 10*time.Second, "how long requests in progress get to finish on stop")
 	cmd.Flags().DurationVar(&drain, "drain", 30*time.Second, "how long steps in progress get to finish on stop before they are handed back")
+	cmd.Flags().DurationVar(&freshEvery, "freshness-interval", materialize.DefaultFreshnessInterval, "how often the leader checks the freshness policies")
+	cmd.Flags().DurationVar(&leaderTTL, "leader-lease", materialize.DefaultLeaderTTL, "how long the leader's lease lasts unrenewed: the longest a takeover waits")
+	cmd.Flags().DurationVar(&schedulePoll, "schedule-poll", time.Second, "how often the leader looks for due schedule ticks")
 	return cmd
 }
 
