@@ -20,6 +20,7 @@ import (
 type apiServer struct {
 	url   string // http://127.0.0.1:port
 	token string
+	cmd   *exec.Cmd
 	mu    sync.Mutex
 	log   bytes.Buffer
 }
@@ -37,7 +38,7 @@ func startServe(t *testing.T, dir, db string, args ...string) *apiServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &apiServer{}
+	s := &apiServer{cmd: cmd}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -57,6 +58,9 @@ func startServe(t *testing.T, dir, db string, args ...string) *apiServer {
 		close(addr)
 	}()
 	t.Cleanup(func() {
+		if cmd.ProcessState != nil {
+			return // the test ended it
+		}
 		_ = cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()
