@@ -67,6 +67,8 @@ Definitions live in freshet.yaml (or a folder of *.yaml files): see examples/sal
 		newLogsCmd(),
 		newWorkerCmd(),
 		newServeCmd(),
+		newSchedulesCmd(),
+		newFreshnessCmd(),
 		newStatusCmd(),
 		newReportCmd(),
 		newHistoryCmd(),

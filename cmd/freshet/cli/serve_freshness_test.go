@@ -111,3 +111,47 @@ func waitUntil(t *testing.T, what string, within time.Duration, ok func() bool) 
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// freshet schedules and freshet freshness print what the leader recorded and the
+// policies' statuses now.
+func TestSchedulesAndFreshnessCommands(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "freshet.yaml"), `assets:
+  - key: wh/late
+    compute: {command: ["true"]}
+    freshness: {max_lag: 1h}
+  - key: wh/never
+    compute: {command: ["true"]}
+    freshness: {max_lag: 1h, warn_lag: 30m}
+schedules:
+  - name: nightly
+    cron: "0 2 * * *"
+    timezone: Europe/Berlin
+    select: "wh/*"
+`)
+	db := tempDB(t)
+	if _, stderr, code := run(t, "report", "materialization", "-f", dir, "--db", db, "--asset", "wh/late",
+		"--at", time.Now().Add(-90*time.Minute).UTC().Format(time.RFC3339)); code != 0 {
+		t.Fatalf("report: %s", stderr)
+	}
+	out, stderr, code := run(t, "schedules", "-f", dir, "--db", db)
+	if code != 0 || !strings.Contains(out, "nightly") || !strings.Contains(out, "0 2 * * * (Europe/Berlin)") || !strings.Contains(out, "never") {
+		t.Errorf("schedules: exit %d\n%s%s", code, out, stderr)
+	}
+	out, stderr, code = run(t, "freshness", "-f", dir, "--db", db, "--json")
+	if code != 0 {
+		t.Fatalf("freshness: exit %d\n%s", code, stderr)
+	}
+	var rows []struct{ Asset, Status, Reason string }
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatalf("freshness --json: %v\n%s", err, out)
+	}
+	if len(rows) != 2 || rows[0].Status != "FAIL" || rows[1].Status != "FAIL" || !strings.Contains(rows[0].Reason+rows[1].Reason, "1h30m old") {
+		t.Errorf("freshness: %+v; want both FAIL, wh/late 1h30m old", rows)
+	}
+	out, _, _ = run(t, "freshness", "-f", dir, "--db", db)
+	if !strings.HasPrefix(out, "STATUS") || !strings.Contains(out, "wh/never") {
+		t.Errorf("freshness: %s", out)
+	}
+}
