@@ -36,6 +36,10 @@ type Project struct {
 // current, from which it plans and launches runs and backfills. What it launches
 // is recorded in the store; workers run it.
 type Engine struct {
+	// Metrics counts plans and launches (nil: not counted). Set it before
+	// serving.
+	Metrics *Metrics
+
 	store QueueStore
 	now   func() time.Time
 
@@ -160,6 +164,7 @@ func (r PlanRequest) window() (from, to time.Time, err error) {
 
 // Plan computes what materializing the request would run now.
 func (e *Engine) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
+	began := time.Now()
 	from, to, err := req.window()
 	if err != nil {
 		return nil, err
@@ -176,7 +181,9 @@ func (e *Engine) Plan(ctx context.Context, req PlanRequest) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Compute(g, st, Request{Selected: selected, From: from, To: to, Now: e.now()})
+	p, err := Compute(g, st, Request{Selected: selected, From: from, To: to, Now: e.now()})
+	e.Metrics.planned(time.Since(began))
+	return p, err
 }
 
 // LaunchRequest is a plan to record as a run.
@@ -214,6 +221,7 @@ func (e *Engine) Launch(ctx context.Context, req LaunchRequest) (*store.Run, *Pl
 	if err != nil {
 		return nil, plan, fmt.Errorf("record the run: %w", err)
 	}
+	e.Metrics.runLaunched(run.Trigger)
 	return run, plan, nil
 }
 
@@ -258,6 +266,9 @@ func (e *Engine) LaunchBackfill(ctx context.Context, req BackfillRequest) (*stor
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record the backfill: %w", err)
+	}
+	if len(run.Steps) > 0 {
+		e.Metrics.runLaunched(store.TriggerBackfill)
 	}
 	return b, nil
 }

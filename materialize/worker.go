@@ -70,6 +70,8 @@ type Worker struct {
 	// context ends, before they are stopped and handed back (0: stopped at
 	// once). No step is claimed meanwhile.
 	Drain time.Duration
+	// Metrics counts the attempts (nil: not counted).
+	Metrics *Metrics
 
 	mu     sync.Mutex
 	g      *graph.Graph
@@ -338,11 +340,13 @@ const (
 func (w *Worker) work(ctx context.Context, c store.ClaimedStep, reports chan<- report) {
 	for {
 		w.attempting.Add(1)
+		started := time.Now()
 		res, ok := w.attempt(ctx, c)
 		w.attempting.Add(-1)
 		if !ok {
 			return
 		}
+		w.Metrics.stepEnded(res.Outcome, time.Since(started))
 		next := make(chan *store.ClaimedStep, 1)
 		reports <- report{res: res, next: next}
 		claimed := <-next

@@ -130,6 +130,9 @@ type Queue interface {
 	RunSteps(ctx context.Context, runID uuid.UUID) ([]Step, error)
 	// ListRuns returns a page of runs, newest first.
 	ListRuns(ctx context.Context, q RunQuery) (*RunPage, error)
+	// QueueDepth counts the runs not ended (QUEUED, RUNNING) and the steps not
+	// ended (PENDING, READY, RUNNING), by status, across every run.
+	QueueDepth(ctx context.Context) (*QueueDepth, error)
 	// GetStep returns one step, or ErrNotFound.
 	GetStep(ctx context.Context, id uuid.UUID) (*Step, error)
 	// Attempts returns a step's attempts, first first.
@@ -467,6 +470,12 @@ type RunQuery struct {
 	// Before pages backwards: runs created before that run (uuid.Nil: newest).
 	Before uuid.UUID
 	Limit  int // 0: 50; at most 1,000
+}
+
+// QueueDepth is the work in the queue: runs and steps not ended, by status.
+type QueueDepth struct {
+	Runs  map[RunStatus]int
+	Steps map[StepStatus]int
 }
 
 // RunPage is a page of runs, newest first, with counts.

@@ -47,6 +47,14 @@ func testGetRunCounts(t *testing.T, f *qfixture) {
 		t.Errorf("GetRun: a RUNNING run has no StartedAt")
 	}
 	checkCounts(t, "GetRun.Counts", g.Counts, counts)
+	depth, err := f.q.QueueDepth(f.ctx)
+	if err != nil {
+		t.Fatalf("QueueDepth: %v", err)
+	}
+	checkCounts(t, "QueueDepth.Steps", depth.Steps, map[store.StepStatus]int{store.StepRunning: 1, store.StepReady: 1, store.StepPending: 1})
+	if fmt.Sprint(depth.Runs) != "map[RUNNING:1]" {
+		t.Errorf("QueueDepth.Runs: %v, want map[RUNNING:1]", depth.Runs)
+	}
 	checkCounts(t, "GetRun.Partitions", g.Partitions, partitions)
 	page, err := f.q.ListRuns(f.ctx, store.RunQuery{})
 	if err != nil {

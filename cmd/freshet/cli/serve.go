@@ -107,6 +107,8 @@ and handed back for another worker.`,
 
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			engine.Metrics = materialize.NewMetrics(reg, q)
+			w.Metrics = engine.Metrics
 			resolver := &gql.Resolver{Engine: engine, Logger: logger.Named("api")}
 			handler := gql.NewHandler(resolver, gql.Options{
 				AuthToken:       token,

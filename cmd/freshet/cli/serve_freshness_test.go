@@ -86,6 +86,10 @@ notifiers:
 			if f, p := count("FAIL"), count("PASS"); f != 1 || p != 1 {
 				t.Errorf("notices: %d FAIL, %d PASS; want exactly one of each", f, p)
 			}
+			if _, m := httpDo(t, "GET", s.url+"/metrics", "", "", ""); !strings.Contains(m, `freshet_asset_freshness{asset="wh/orders",status="PASS"} 1`) ||
+				!strings.Contains(m, `freshet_asset_freshness{asset="wh/orders",status="FAIL"} 0`) {
+				t.Errorf("/metrics: no freshness gauge of wh/orders at PASS")
+			}
 			var events struct {
 				FreshnessEvents []struct {
 					Status     string

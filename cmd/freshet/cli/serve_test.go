@@ -289,6 +289,19 @@ func TestServeGraphQL(t *testing.T) {
 			if p := s.plan(t, "2026-01-01", "2026-01-03"); len(p.Steps) != 0 {
 				t.Fatalf("plan after materializeStale: %+v; want empty", p.Steps)
 			}
+			code, metrics := httpDo(t, "GET", s.url+"/metrics", "", "", "")
+			for _, want := range []string{
+				fmt.Sprintf(`freshet_steps_finished_total{outcome="SUCCEEDED"} %d`, run.Counts.Total),
+				`freshet_runs_launched_total{trigger="api"} 1`,
+				`freshet_runs{status="RUNNING"} 0`,
+				`freshet_steps{status="READY"} 0`,
+				`freshet_step_duration_seconds_count{outcome="SUCCEEDED"}`,
+				"freshet_plan_duration_seconds_count",
+			} {
+				if code != 200 || !strings.Contains(metrics, want) {
+					t.Errorf("/metrics (%d) lacks %q", code, want)
+				}
+			}
 			if errs := s.query(t, `mutation { materializeStale(from: "2026-01-01", to: "2026-01-03") { id } }`, nil, nil); !hasError(errs, "nothing to materialize") {
 				t.Errorf("materializeStale with nothing stale: errors %+v", errs)
 			}
