@@ -588,13 +588,8 @@ func (r *assetResolver) Partition(ctx context.Context, obj *Asset, key string) (
 	for _, c := range p.Causes(obj.idx, i) {
 		out.causes = append(out.causes, &Cause{Kind: c.Kind.String(), Asset: string(c.Asset), Partition: c.Partition})
 	}
-	rec, err := r.Engine.Store().Partition(ctx, obj.def.Key, key)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
+	if out.rec, err = v.partition(ctx, store.PartitionKey{Asset: obj.def.Key, Partition: key}); err != nil {
 		return nil, err
-	default:
-		out.rec = rec
 	}
 	return out, nil
 }
@@ -703,7 +698,7 @@ func (r *runResolver) Steps(ctx context.Context, obj *Run) ([]*Step, error) {
 	steps := obj.r.Steps
 	if steps == nil {
 		var err error
-		if steps, err = r.Engine.Store().RunSteps(ctx, obj.r.ID); err != nil {
+		if steps, err = r.viewOf(ctx).runSteps(ctx, obj.r.ID); err != nil {
 			return nil, err
 		}
 	}

@@ -2,7 +2,14 @@ package gql
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/vikstrous/dataloadgen"
+
+	"github.com/freshetdev/freshet/store"
 
 	"github.com/freshetdev/freshet/graph"
 	"github.com/freshetdev/freshet/materialize"
@@ -27,6 +34,48 @@ type view struct {
 	freshOnce sync.Once
 	fresh     map[int]materialize.AssetFreshness // by graph node
 	freshErr  error
+
+	// Loaders batch the reads that many objects of one response make (a page
+	// of runs with their steps, many assets' partitions) into one query each.
+	loadersOnce sync.Once
+	steps       *dataloadgen.Loader[uuid.UUID, []store.Step]
+	partitions  *dataloadgen.Loader[store.PartitionKey, *store.PartitionRecord]
+}
+
+// loaderWait is how long a loader waits for more keys before it reads: long
+// enough for the resolvers of one level of a response to ask.
+const loaderWait = 2 * time.Millisecond
+
+func (v *view) loaders() {
+	v.loadersOnce.Do(func() {
+		q := v.e.Store()
+		v.steps = dataloadgen.NewMappedLoader(func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]store.Step, error) {
+			return q.StepsOfRuns(ctx, ids)
+		}, dataloadgen.WithWait(loaderWait))
+		v.partitions = dataloadgen.NewLoader(func(ctx context.Context, keys []store.PartitionKey) ([]*store.PartitionRecord, []error) {
+			recs, err := q.PartitionRecords(ctx, keys)
+			if err != nil {
+				return nil, []error{err}
+			}
+			return recs, nil
+		}, dataloadgen.WithWait(loaderWait))
+	})
+}
+
+// runSteps loads a run's steps, batched with the request's other runs.
+func (v *view) runSteps(ctx context.Context, id uuid.UUID) ([]store.Step, error) {
+	v.loaders()
+	steps, err := v.steps.Load(ctx, id)
+	if errors.Is(err, dataloadgen.ErrNotFound) {
+		return []store.Step{}, nil // a run without steps
+	}
+	return steps, err
+}
+
+// partition loads a partition's record (nil: nothing recorded), batched.
+func (v *view) partition(ctx context.Context, key store.PartitionKey) (*store.PartitionRecord, error) {
+	v.loaders()
+	return v.partitions.Load(ctx, key)
 }
 
 type viewKey struct{}

@@ -413,6 +413,30 @@ func TestServeGraphQL(t *testing.T) {
 				t.Errorf("retryRun: %+v", r)
 			}
 
+			// A page of runs with their steps (read in one batch): each run's
+			// steps are its own.
+			var page struct {
+				Runs struct {
+					Nodes []struct {
+						ID    string
+						Steps []struct{ ID string }
+					}
+				}
+			}
+			s.mustQuery(t, `{ runs(first: 10) { nodes { id steps { id } } } }`, nil, &page)
+			if len(page.Runs.Nodes) != 3 {
+				t.Fatalf("runs: %d; want 3", len(page.Runs.Nodes))
+			}
+			for _, n := range page.Runs.Nodes {
+				var one struct {
+					Run struct{ Steps []struct{ ID string } }
+				}
+				s.mustQuery(t, `query($id: ID!) { run(id: $id) { steps { id } } }`, map[string]any{"id": n.ID}, &one)
+				if fmt.Sprint(n.Steps) != fmt.Sprint(one.Run.Steps) || len(n.Steps) == 0 {
+					t.Errorf("run %s in a page: steps %v; alone: %v", n.ID, n.Steps, one.Run.Steps)
+				}
+			}
+
 			// A long run canceled at once ends CANCELED.
 			var long struct{ Materialize apiRun }
 			s.mustQuery(t, `mutation { materialize(from: "2026-02-01", to: "2026-03-31") { id } }`, nil, &long)
