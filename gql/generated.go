@@ -349,7 +349,7 @@ type AssetResolver interface {
 	PartitionsDef(ctx context.Context, obj *Asset) (*PartitionsDef, error)
 	Upstream(ctx context.Context, obj *Asset) ([]*Asset, error)
 	Downstream(ctx context.Context, obj *Asset) ([]*Asset, error)
-	Status(ctx context.Context, obj *Asset) (*AssetStatus, error)
+
 	PartitionStatus(ctx context.Context, obj *Asset, from *string, to *string) ([]*PartitionRange, error)
 	Partition(ctx context.Context, obj *Asset, key string) (*Partition, error)
 	Freshness(ctx context.Context, obj *Asset) (*Freshness, error)
@@ -3433,7 +3433,7 @@ func (ec *executionContext) _Asset_status(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Asset_status(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Asset().Status(ctx, obj)
+			return obj.Status(ctx)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *AssetStatus) graphql.Marshaler {
@@ -3448,7 +3448,7 @@ func (ec *executionContext) fieldContext_Asset_status(_ context.Context, field g
 		Object:     "Asset",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AssetStatus(ctx, field)
 		},
@@ -12172,7 +12172,7 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 // region    ***************************** type.gotpl *****************************
 
 func (ec *executionContext) marshalNAsset2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐAssetᚄ(ctx context.Context, sel ast.SelectionSet, v []*Asset) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAsset2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐAsset(ctx, sel, v[i])
@@ -12196,7 +12196,7 @@ func (ec *executionContext) marshalNAsset2ᚖgithubᚗcomᚋfreshetdevᚋfreshet
 }
 
 func (ec *executionContext) marshalNAssetEdge2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐAssetEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*AssetEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAssetEdge2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐAssetEdge(ctx, sel, v[i])
@@ -12236,7 +12236,7 @@ func (ec *executionContext) marshalNAssetStatus2ᚖgithubᚗcomᚋfreshetdevᚋf
 }
 
 func (ec *executionContext) marshalNBackfill2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐBackfillᚄ(ctx context.Context, sel ast.SelectionSet, v []*Backfill) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNBackfill2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐBackfill(ctx, sel, v[i])
@@ -12265,7 +12265,7 @@ func (ec *executionContext) unmarshalNBackfillInput2githubᚗcomᚋfreshetdevᚋ
 }
 
 func (ec *executionContext) marshalNBlockedPartition2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐBlockedPartitionᚄ(ctx context.Context, sel ast.SelectionSet, v []*BlockedPartition) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNBlockedPartition2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐBlockedPartition(ctx, sel, v[i])
@@ -12303,7 +12303,7 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 }
 
 func (ec *executionContext) marshalNCause2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐCauseᚄ(ctx context.Context, sel ast.SelectionSet, v []*Cause) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCause2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐCause(ctx, sel, v[i])
@@ -12343,7 +12343,7 @@ func (ec *executionContext) marshalNFreshness2ᚖgithubᚗcomᚋfreshetdevᚋfre
 }
 
 func (ec *executionContext) marshalNFreshnessEvent2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshnessEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*FreshnessEvent) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNFreshnessEvent2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshnessEvent(ctx, sel, v[i])
@@ -12367,7 +12367,7 @@ func (ec *executionContext) marshalNFreshnessEvent2ᚖgithubᚗcomᚋfreshetdev�
 }
 
 func (ec *executionContext) marshalNFreshnessRow2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshnessRowᚄ(ctx context.Context, sel ast.SelectionSet, v []*FreshnessRow) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNFreshnessRow2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐFreshnessRow(ctx, sel, v[i])
@@ -12456,7 +12456,7 @@ func (ec *executionContext) marshalNLineage2ᚖgithubᚗcomᚋfreshetdevᚋfresh
 }
 
 func (ec *executionContext) marshalNLineageEdge2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐLineageEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*LineageEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLineageEdge2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐLineageEdge(ctx, sel, v[i])
@@ -12480,7 +12480,7 @@ func (ec *executionContext) marshalNLineageEdge2ᚖgithubᚗcomᚋfreshetdevᚋf
 }
 
 func (ec *executionContext) marshalNLineageNode2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐLineageNodeᚄ(ctx context.Context, sel ast.SelectionSet, v []*LineageNode) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLineageNode2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐLineageNode(ctx, sel, v[i])
@@ -12504,7 +12504,7 @@ func (ec *executionContext) marshalNLineageNode2ᚖgithubᚗcomᚋfreshetdevᚋf
 }
 
 func (ec *executionContext) marshalNLogLine2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐLogLineᚄ(ctx context.Context, sel ast.SelectionSet, v []*LogLine) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNLogLine2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐLogLine(ctx, sel, v[i])
@@ -12544,7 +12544,7 @@ func (ec *executionContext) marshalNMaterializationConnection2ᚖgithubᚗcomᚋ
 }
 
 func (ec *executionContext) marshalNMaterializationEvent2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐMaterializationEventᚄ(ctx context.Context, sel ast.SelectionSet, v []*MaterializationEvent) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMaterializationEvent2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐMaterializationEvent(ctx, sel, v[i])
@@ -12568,7 +12568,7 @@ func (ec *executionContext) marshalNMaterializationEvent2ᚖgithubᚗcomᚋfresh
 }
 
 func (ec *executionContext) marshalNPartitionRange2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐPartitionRangeᚄ(ctx context.Context, sel ast.SelectionSet, v []*PartitionRange) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPartitionRange2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐPartitionRange(ctx, sel, v[i])
@@ -12610,7 +12610,7 @@ func (ec *executionContext) marshalNPlan2ᚖgithubᚗcomᚋfreshetdevᚋfreshet�
 }
 
 func (ec *executionContext) marshalNPlanStep2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐPlanStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*PlanStep) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNPlanStep2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐPlanStep(ctx, sel, v[i])
@@ -12639,7 +12639,7 @@ func (ec *executionContext) unmarshalNReportInput2githubᚗcomᚋfreshetdevᚋfr
 }
 
 func (ec *executionContext) marshalNRun2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐRunᚄ(ctx context.Context, sel ast.SelectionSet, v []*Run) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRun2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐRun(ctx, sel, v[i])
@@ -12689,7 +12689,7 @@ func (ec *executionContext) marshalNRunStatus2githubᚗcomᚋfreshetdevᚋfreshe
 }
 
 func (ec *executionContext) marshalNSchedule2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐScheduleᚄ(ctx context.Context, sel ast.SelectionSet, v []*Schedule) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNSchedule2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐSchedule(ctx, sel, v[i])
@@ -12713,7 +12713,7 @@ func (ec *executionContext) marshalNSchedule2ᚖgithubᚗcomᚋfreshetdevᚋfres
 }
 
 func (ec *executionContext) marshalNScheduleTick2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐScheduleTickᚄ(ctx context.Context, sel ast.SelectionSet, v []*ScheduleTick) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNScheduleTick2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐScheduleTick(ctx, sel, v[i])
@@ -12737,7 +12737,7 @@ func (ec *executionContext) marshalNScheduleTick2ᚖgithubᚗcomᚋfreshetdevᚋ
 }
 
 func (ec *executionContext) marshalNStep2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*Step) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNStep2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐStep(ctx, sel, v[i])
@@ -12830,7 +12830,7 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 }
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx, sel, v[i])
@@ -12874,7 +12874,7 @@ func (ec *executionContext) unmarshalN__DirectiveLocation2ᚕstringᚄ(ctx conte
 }
 
 func (ec *executionContext) marshalN__DirectiveLocation2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__DirectiveLocation2string(ctx, sel, v[i])
@@ -12902,7 +12902,7 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 }
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -12930,7 +12930,7 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 }
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
@@ -13236,7 +13236,7 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__EnumValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValue(ctx, sel, v[i])
@@ -13255,7 +13255,7 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Field2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐField(ctx, sel, v[i])
@@ -13274,7 +13274,7 @@ func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋg
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -13293,7 +13293,7 @@ func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgen�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])

@@ -491,15 +491,6 @@ func (r *assetResolver) Downstream(ctx context.Context, obj *Asset) ([]*Asset, e
 	return r.neighbours(ctx, obj, g.Out, func(e *graph.Edge) int { return e.To })
 }
 
-func (r *assetResolver) Status(ctx context.Context, obj *Asset) (*AssetStatus, error) {
-	p, err := r.viewOf(ctx).statuses(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s := p.Summary(obj.idx)
-	return &AssetStatus{Fresh: s.Fresh, Stale: s.Stale, Missing: s.Missing, Failed: s.Failed, Total: s.Total}, nil
-}
-
 // partitionStatus is the status the API shows for partition i of asset a: FAILED
 // when its latest attempt failed, else its derived status.
 func partitionStatus(p *materialize.Plan, st *materialize.State, a, i int) PartitionStatus {

@@ -27,9 +27,10 @@ type view struct {
 	st        *materialize.State
 	stateErr  error
 
-	planOnce sync.Once
-	plan     *materialize.Plan
-	planErr  error
+	planOnce  sync.Once
+	plan      *materialize.Plan
+	planErr   error
+	summaries []materialize.AssetSummary
 
 	freshOnce sync.Once
 	fresh     map[int]materialize.AssetFreshness // by graph node
@@ -94,6 +95,13 @@ func (r *Resolver) viewOf(ctx context.Context) *view {
 	return &view{e: r.Engine}
 }
 
+// viewFrom returns the request's view, for the models' methods (which have no
+// resolver at hand; NewHandler gives every request one).
+func viewFrom(ctx context.Context) *view {
+	v, _ := ctx.Value(viewKey{}).(*view)
+	return v
+}
+
 // state returns the graph and the catalog state of the request.
 func (v *view) state(ctx context.Context) (*graph.Graph, *materialize.State, error) {
 	v.stateOnce.Do(func() {
@@ -103,7 +111,8 @@ func (v *view) state(ctx context.Context) (*graph.Graph, *materialize.State, err
 }
 
 // statuses returns the plan of nothing (no selection) over the request's state:
-// what it holds are the per-partition statuses and causes of every asset.
+// what it holds are the per-partition statuses and causes of every asset. The
+// engine keeps it for the requests that read the same state.
 func (v *view) statuses(ctx context.Context) (*materialize.Plan, error) {
 	v.planOnce.Do(func() {
 		g, st, err := v.state(ctx)
@@ -111,7 +120,9 @@ func (v *view) statuses(ctx context.Context) (*materialize.Plan, error) {
 			v.planErr = err
 			return
 		}
-		v.plan, v.planErr = materialize.Compute(g, st, materialize.Request{Selected: make([]bool, g.Len()), Now: v.e.Now()})
+		if v.plan, v.planErr = v.e.Statuses(g, st); v.planErr == nil {
+			v.summaries = v.e.Summaries(v.plan)
+		}
 	})
 	return v.plan, v.planErr
 }

@@ -47,6 +47,21 @@ type Engine struct {
 	project  atomic.Pointer[Project]
 	catalog  *Catalog
 	onReload []func(*Project)
+
+	statusMu  sync.Mutex
+	status    *statusCache
+	refreshes sharedRefresh
+}
+
+// statusCache is the statuses plan of one state, graph and minute.
+type statusCache struct {
+	g      *graph.Graph
+	st     *State
+	minute time.Time
+	plan   *Plan
+
+	summaryOnce sync.Once
+	summaries   []AssetSummary
 }
 
 // OpenEngine loads the definitions at path, syncs them into s and reads the
@@ -123,12 +138,104 @@ func (e *Engine) Reload(ctx context.Context) (*Project, error) {
 
 // State returns the catalog state, refreshed from the store, with the graph it is
 // indexed by.
+//
+// Concurrent callers share refreshes: a caller waits for one that started after
+// it called (so it sees every write that committed before it called) instead of
+// queueing a store read of its own behind the others'. Two hundred clients
+// polling at once thus cost a couple of reads per round, not two hundred.
 func (e *Engine) State(ctx context.Context) (*graph.Graph, *State, error) {
-	if _, err := e.catalog.Refresh(ctx); err != nil {
+	if err := e.refreshes.after(ctx, e.catalog.Refresh); err != nil {
 		return nil, nil, err
 	}
 	g, st := e.catalog.Snapshot()
 	return g, st, nil
+}
+
+// sharedRefresh runs a refresh for callers that arrive while none runs and lets
+// the others wait for the next one to end.
+type sharedRefresh struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	started int64 // refreshes started
+	done    int64 // the number of the last refresh that ended
+	running bool
+	err     error // of the last refresh
+}
+
+// after returns once a refresh that started after the call has ended, running
+// it if none is running.
+func (r *sharedRefresh) after(ctx context.Context, refresh func(context.Context) (int, error)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cond == nil {
+		r.cond = sync.NewCond(&r.mu)
+	}
+	arrival := r.started
+	for {
+		if r.done > arrival {
+			return r.err
+		}
+		if !r.running {
+			r.running = true
+			r.started++
+			mine := r.started
+			r.mu.Unlock()
+			// Others wait on this read: it must not end with this caller's context.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			_, err := refresh(rctx)
+			cancel()
+			r.mu.Lock()
+			r.running, r.done, r.err = false, mine, err
+			r.cond.Broadcast()
+			return err
+		}
+		r.cond.Wait()
+	}
+}
+
+// Statuses returns every partition's status (the plan of nothing) over g and st,
+// which must come from State. The result is kept until the state, the graph or
+// the minute changes: a UI polling many assets at once costs one computation per
+// change, and a partition that completes shows up within the minute.
+func (e *Engine) Statuses(g *graph.Graph, st *State) (*Plan, error) {
+	now := e.now()
+	minute := now.Truncate(time.Minute)
+	e.statusMu.Lock()
+	defer e.statusMu.Unlock()
+	if c := e.status; c != nil && c.g == g && c.st == st && c.minute.Equal(minute) {
+		return c.plan, nil
+	}
+	began := time.Now()
+	p, err := Compute(g, st, Request{Selected: make([]bool, g.Len()), Now: now})
+	if err != nil {
+		return nil, err
+	}
+	e.Metrics.planned(time.Since(began))
+	e.status = &statusCache{g: g, st: st, minute: minute, plan: p}
+	return p, nil
+}
+
+// Summaries returns plan.Summary of every asset of a plan Statuses returned,
+// computed once per plan: a graph of 10,000 assets would otherwise count millions
+// of partitions per request.
+func (e *Engine) Summaries(p *Plan) []AssetSummary {
+	e.statusMu.Lock()
+	c := e.status
+	e.statusMu.Unlock()
+	if c == nil || c.plan != p {
+		out := make([]AssetSummary, p.g.Len())
+		for a := range out {
+			out[a] = p.Summary(a)
+		}
+		return out
+	}
+	c.summaryOnce.Do(func() {
+		c.summaries = make([]AssetSummary, p.g.Len())
+		for a := range c.summaries {
+			c.summaries[a] = p.Summary(a)
+		}
+	})
+	return c.summaries
 }
 
 // PlanRequest says what to plan: a selection ("" means every asset) and a window

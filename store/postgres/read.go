@@ -65,8 +65,19 @@ func (s *Store) events(ctx context.Context, q store.EventQuery) (*store.EventPag
 		}
 		where = append(where, "e.asset_id = "+arg(assetID))
 	}
-	if q.Partitions != nil {
+	// The order names the columns of the index that serves the filter, so that
+	// the planner walks it backwards and stops at the page's end whatever its
+	// statistics say (without them, a fresh catalog's, it would rather read
+	// every event of the asset and sort them).
+	order := "e.seq DESC"
+	switch {
+	case len(q.Partitions) == 1:
+		where = append(where, "e.partition_key = "+arg(q.Partitions[0]))
+		order = "e.asset_id DESC, e.partition_key DESC, e.seq DESC" // events_partition
+	case q.Partitions != nil:
 		where = append(where, "e.partition_key = ANY("+arg(q.Partitions)+"::text[])")
+	case q.Asset != "":
+		order = "e.asset_id DESC, e.seq DESC" // events_asset
 	}
 	if len(q.Kinds) > 0 {
 		kinds := make([]string, len(q.Kinds))
@@ -86,7 +97,7 @@ func (s *Store) events(ctx context.Context, q store.EventQuery) (*store.EventPag
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
 	// One more than the page: whether it exists says if there is a next page.
-	sql += " ORDER BY e.seq DESC LIMIT " + arg(limit+1)
+	sql += " ORDER BY " + order + " LIMIT " + arg(limit+1)
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
