@@ -4,8 +4,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func httpDo(t *testing.T, method, target, token, contentType, body string) (int, string) {
@@ -125,5 +129,37 @@ func TestServeLimits(t *testing.T) {
 	closed := startServe(t, dir, tempDB(t), "--no-introspection")
 	if errs := closed.query(t, `{ __schema { queryType { name } } }`, nil, nil); len(errs) == 0 {
 		t.Errorf("introspection with --no-introspection: no error")
+	}
+}
+
+// SIGHUP loads the definitions again, as reloadDefinitions does.
+func TestServeReloadsOnSIGHUP(t *testing.T) {
+	t.Parallel()
+	dir := copyExample(t)
+	s := startServe(t, dir, tempDB(t))
+	path := filepath.Join(dir, "freshet.yaml")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(raw), "\nassets:\n", "\nassets:\n  - key: sales/extra\n    deps: [sales/daily_report]\n    compute: {command: [\"true\"]}\n", 1)
+	if text == string(raw) {
+		t.Fatal("the example changed: no assets: line")
+	}
+	writeFile(t, path, text)
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the reload", 10*time.Second, func() bool {
+		var d struct{ Definitions struct{ Assets int } }
+		s.mustQuery(t, `{ definitions { assets } }`, nil, &d)
+		return d.Definitions.Assets == 7
+	})
+	var a struct {
+		Asset *struct{ Upstream []struct{ Key string } }
+	}
+	s.mustQuery(t, `{ asset(key: "sales/extra") { upstream { key } } }`, nil, &a)
+	if a.Asset == nil || len(a.Asset.Upstream) != 1 || a.Asset.Upstream[0].Key != "sales/daily_report" {
+		t.Errorf("the reloaded asset: %+v", a.Asset)
 	}
 }

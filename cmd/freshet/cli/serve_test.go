@@ -501,6 +501,20 @@ func TestServeGraphQL(t *testing.T) {
 				t.Errorf("metadata of the reported partition: %v", meta.Asset.Partition.Metadata)
 			}
 
+			var scheds struct {
+				Schedules []struct {
+					Name, Cron, Timezone, Selection string
+					NextTick                        *time.Time
+					LastTick                        *struct{ Status string }
+					Ticks                           []struct{ Status string }
+				}
+			}
+			s.mustQuery(t, `{ schedules { name cron timezone selection nextTick lastTick { status } ticks { status } } }`, nil, &scheds)
+			if sc := scheds.Schedules; len(sc) != 1 || sc[0].Name != "nightly" || sc[0].Cron != "0 2 * * *" || sc[0].Timezone != "UTC" ||
+				sc[0].NextTick == nil || sc[0].NextTick.Hour() != 2 || !sc[0].NextTick.After(time.Now()) || sc[0].LastTick != nil || len(sc[0].Ticks) != 0 {
+				t.Errorf("schedules: %+v; want nightly, next at 02:00 UTC, never ticked", sc)
+			}
+
 			// reloadDefinitions picks up a code change: raw_orders is stale again.
 			defsPath := filepath.Join(dir, "freshet.yaml")
 			raw, err := os.ReadFile(defsPath)
