@@ -328,8 +328,10 @@ func TestEvaluateFreshnessAllocations(t *testing.T) {
 				}
 			})
 		}
+		// A few allocations either way come from the texts of the two cases (their
+		// dates differ); one per partition would add 100,000.
 		small, big := allocs(10), allocs(100_000)
-		if big > small {
+		if big > small+100 {
 			t.Errorf("%s: %v allocations for 100000 partitions, %v for 10: allocating per partition", policyText(policy, nil), big, small)
 		}
 	}
