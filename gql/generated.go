@@ -75,6 +75,7 @@ type ComplexityRoot struct {
 		Failed  func(childComplexity int) int
 		Fresh   func(childComplexity int) int
 		Missing func(childComplexity int) int
+		Queued  func(childComplexity int) int
 		Running func(childComplexity int) int
 		Stale   func(childComplexity int) int
 		Total   func(childComplexity int) int
@@ -578,6 +579,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AssetStatus.Missing(childComplexity), true
+	case "AssetStatus.queued":
+		if e.ComplexityRoot.AssetStatus.Queued == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssetStatus.Queued(childComplexity), true
 	case "AssetStatus.running":
 		if e.ComplexityRoot.AssetStatus.Running == nil {
 			break
@@ -1970,6 +1977,8 @@ func (ec *executionContext) childFields_AssetStatus(ctx context.Context, field g
 		return ec.fieldContext_AssetStatus_failed(ctx, field)
 	case "running":
 		return ec.fieldContext_AssetStatus_running(ctx, field)
+	case "queued":
+		return ec.fieldContext_AssetStatus_queued(ctx, field)
 	case "total":
 		return ec.fieldContext_AssetStatus_total(ctx, field)
 	}
@@ -3865,6 +3874,29 @@ func (ec *executionContext) _AssetStatus_running(ctx context.Context, field grap
 	)
 }
 func (ec *executionContext) fieldContext_AssetStatus_running(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AssetStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AssetStatus_queued(ctx context.Context, field graphql.CollectedField, obj *AssetStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AssetStatus_queued(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Queued, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AssetStatus_queued(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AssetStatus", field, false, false, "Int")
 }
 
@@ -10057,6 +10089,11 @@ func (ec *executionContext) _AssetStatus(ctx context.Context, sel ast.SelectionS
 			}
 		case "running":
 			out.Values[i] = ec._AssetStatus_running(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "queued":
+			out.Values[i] = ec._AssetStatus_queued(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -62,8 +62,20 @@ func (a *Asset) Status(ctx context.Context) (*AssetStatus, error) {
 	if _, err := v.statuses(ctx); err != nil {
 		return nil, err
 	}
+	flight, err := v.inFlight(ctx)
+	if err != nil {
+		return nil, err
+	}
 	s := v.summaries[a.idx]
-	return &AssetStatus{Fresh: s.Fresh, Stale: s.Stale, Missing: s.Missing, Failed: s.Failed, Total: s.Total}, nil
+	out := &AssetStatus{Fresh: s.Fresh, Stale: s.Stale, Missing: s.Missing, Failed: s.Failed, Total: s.Total}
+	for _, st := range flight[a.idx] {
+		if st == store.StepRunning {
+			out.Running++
+		} else {
+			out.Queued++
+		}
+	}
+	return out, nil
 }
 
 // ComputeKind names how the asset is built: command, sql, http, go, or none.

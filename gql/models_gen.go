@@ -22,12 +22,14 @@ type AssetGraph struct {
 	Edges []*AssetEdge `json:"edges"`
 }
 
+// Partition counts of an asset. fresh + stale + missing = total; failed (the latest attempt failed), running (a step runs it now) and queued (a step waits to) count partitions among those.
 type AssetStatus struct {
 	Fresh   int `json:"fresh"`
 	Stale   int `json:"stale"`
 	Missing int `json:"missing"`
 	Failed  int `json:"failed"`
 	Running int `json:"running"`
+	Queued  int `json:"queued"`
 	Total   int `json:"total"`
 }
 

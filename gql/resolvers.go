@@ -491,9 +491,13 @@ func (r *assetResolver) Downstream(ctx context.Context, obj *Asset) ([]*Asset, e
 	return r.neighbours(ctx, obj, g.Out, func(e *graph.Edge) int { return e.To })
 }
 
-// partitionStatus is the status the API shows for partition i of asset a: FAILED
-// when its latest attempt failed, else its derived status.
-func partitionStatus(p *materialize.Plan, st *materialize.State, a, i int) PartitionStatus {
+// partitionStatus is the status the API shows for partition i of asset a:
+// RUNNING while a step runs it, else FAILED when its latest attempt failed, else
+// its derived status.
+func partitionStatus(p *materialize.Plan, st *materialize.State, running map[int]store.StepStatus, a, i int) PartitionStatus {
+	if running != nil && running[i] == store.StepRunning {
+		return PartitionStatusRunning
+	}
 	if flags := st.Assets[a].Flags; i < len(flags) && flags[i]&materialize.FlagFailed != 0 {
 		return PartitionStatusFailed
 	}
@@ -513,6 +517,11 @@ func (r *assetResolver) PartitionStatus(ctx context.Context, obj *Asset, from, t
 		return nil, err
 	}
 	_, st, _ := v.state(ctx)
+	flight, err := v.inFlight(ctx)
+	if err != nil {
+		return nil, err
+	}
+	held := flight[obj.idx]
 	n := p.Count(obj.idx)
 	lo, hi := 0, n
 	parts := obj.def.Partitions
@@ -546,9 +555,9 @@ func (r *assetResolver) PartitionStatus(ctx context.Context, obj *Asset, from, t
 		return parts.Key(i)
 	}
 	for i := lo; i < hi; {
-		s := partitionStatus(p, st, obj.idx, i)
+		s := partitionStatus(p, st, held, obj.idx, i)
 		j := i + 1
-		for j < hi && partitionStatus(p, st, obj.idx, j) == s {
+		for j < hi && partitionStatus(p, st, held, obj.idx, j) == s {
 			j++
 		}
 		out = append(out, &PartitionRange{Start: key(i), End: key(j - 1), Status: s, Count: j - i})
@@ -575,7 +584,11 @@ func (r *assetResolver) Partition(ctx context.Context, obj *Asset, key string) (
 	} else if key != "" {
 		return nil, fmt.Errorf("partition %q: %s is not partitioned (its one partition is \"\")", key, obj.def.Key)
 	}
-	out := &Partition{asset: obj, index: i, key: key, status: partitionStatus(p, st, obj.idx, i), causes: []*Cause{}}
+	flight, err := v.inFlight(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &Partition{asset: obj, index: i, key: key, status: partitionStatus(p, st, flight[obj.idx], obj.idx, i), causes: []*Cause{}}
 	for _, c := range p.Causes(obj.idx, i) {
 		out.causes = append(out.causes, &Cause{Kind: c.Kind.String(), Asset: string(c.Asset), Partition: c.Partition})
 	}

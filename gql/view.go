@@ -32,6 +32,10 @@ type view struct {
 	planErr   error
 	summaries []materialize.AssetSummary
 
+	flightOnce sync.Once
+	flight     map[int]map[int]store.StepStatus // graph node → partition index → status of the step holding it
+	flightErr  error
+
 	freshOnce sync.Once
 	fresh     map[int]materialize.AssetFreshness // by graph node
 	freshErr  error
@@ -146,4 +150,39 @@ func (v *view) freshness(ctx context.Context) (map[int]materialize.AssetFreshnes
 		}
 	})
 	return v.fresh, v.freshErr
+}
+
+// inFlight returns, per asset of the request's graph, the partitions a step not
+// ended holds, with that step's status; read once for the request.
+func (v *view) inFlight(ctx context.Context) (map[int]map[int]store.StepStatus, error) {
+	v.flightOnce.Do(func() {
+		g, _, err := v.state(ctx)
+		if err != nil {
+			v.flightErr = err
+			return
+		}
+		held, err := v.e.Store().InFlight(ctx)
+		if err != nil {
+			v.flightErr = err
+			return
+		}
+		v.flight = map[int]map[int]store.StepStatus{}
+		for _, p := range held {
+			a, ok := g.Index(p.Asset)
+			if !ok {
+				continue
+			}
+			i := 0
+			if parts := g.Asset(a).Partitions; parts != nil {
+				if i, err = parts.Index(p.Partition); err != nil {
+					continue // a key of an older partitions definition
+				}
+			}
+			if v.flight[a] == nil {
+				v.flight[a] = map[int]store.StepStatus{}
+			}
+			v.flight[a][i] = p.Status
+		}
+	})
+	return v.flight, v.flightErr
 }

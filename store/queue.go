@@ -133,6 +133,10 @@ type Queue interface {
 	// QueueDepth counts the runs not ended (QUEUED, RUNNING) and the steps not
 	// ended (PENDING, READY, RUNNING), by status, across every run.
 	QueueDepth(ctx context.Context) (*QueueDepth, error)
+	// InFlight lists every partition a step not ended holds (see the rule on
+	// in-flight partitions above), with that step and its status, ordered by
+	// asset and partition key.
+	InFlight(ctx context.Context) ([]InFlightPartition, error)
 	// GetStep returns one step, or ErrNotFound.
 	GetStep(ctx context.Context, id uuid.UUID) (*Step, error)
 	// Attempts returns a step's attempts, first first.
@@ -476,6 +480,14 @@ type RunQuery struct {
 type QueueDepth struct {
 	Runs  map[RunStatus]int
 	Steps map[StepStatus]int
+}
+
+// InFlightPartition is a partition held by a step that has not ended.
+type InFlightPartition struct {
+	Asset     assets.Key
+	Partition string
+	StepID    uuid.UUID
+	Status    StepStatus // PENDING, READY or RUNNING
 }
 
 // RunPage is a page of runs, newest first, with counts.

@@ -35,3 +35,23 @@ func (s *Store) QueueDepth(ctx context.Context) (*store.QueueDepth, error) {
 	}
 	return d, nil
 }
+
+// InFlight lists the partitions held by steps not ended.
+func (s *Store) InFlight(ctx context.Context) ([]store.InFlightPartition, error) {
+	rows, err := s.pool.Query(ctx, `SELECT a.key, ip.partition_key, s.id, s.status
+		FROM inflight_partitions ip JOIN steps s ON s.id = ip.step_id JOIN assets a ON a.id = ip.asset_id
+		ORDER BY a.key, ip.partition_key`)
+	if err != nil {
+		return nil, fmt.Errorf("read the partitions in flight: %w", err)
+	}
+	out := []store.InFlightPartition{}
+	var p store.InFlightPartition
+	_, err = pgx.ForEachRow(rows, []any{&p.Asset, &p.Partition, &p.StepID, &p.Status}, func() error {
+		out = append(out, p)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the partitions in flight: %w", err)
+	}
+	return out, nil
+}

@@ -55,6 +55,24 @@ func testGetRunCounts(t *testing.T, f *qfixture) {
 	if fmt.Sprint(depth.Runs) != "map[RUNNING:1]" {
 		t.Errorf("QueueDepth.Runs: %v, want map[RUNNING:1]", depth.Runs)
 	}
+	inflight, err := f.q.InFlight(f.ctx)
+	if err != nil {
+		t.Fatalf("InFlight: %v", err)
+	}
+	var held []string
+	for _, p := range inflight {
+		held = append(held, fmt.Sprintf("%s %q %s %v", p.Asset, p.Partition, p.Status, p.StepID == r.Steps[map[store.StepStatus]int{
+			store.StepRunning: 4, store.StepReady: 5, store.StepPending: 6}[p.Status]].ID))
+	}
+	want := []string{
+		fmt.Sprintf("%s %q RUNNING true", metrics, day(0)),
+		fmt.Sprintf("%s %q READY true", metrics, day(1)),
+		fmt.Sprintf("%s %q READY true", metrics, day(2)),
+		fmt.Sprintf("%s %q PENDING true", summary, ""),
+	}
+	if strings.Join(held, "; ") != strings.Join(want, "; ") {
+		t.Errorf("InFlight:\n  %s\nwant (the open steps' partitions, by asset and key):\n  %s", strings.Join(held, "\n  "), strings.Join(want, "\n  "))
+	}
 	checkCounts(t, "GetRun.Partitions", g.Partitions, partitions)
 	page, err := f.q.ListRuns(f.ctx, store.RunQuery{})
 	if err != nil {

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -155,4 +157,40 @@ func TestServeSubscriptionNeedsTheToken(t *testing.T) {
 	if _, err := s.subscribe(t, ctx, map[string]any{"Authorization": "Bearer ws-token"}, q); err != nil {
 		t.Errorf("connection_init with the token: %v", err)
 	}
+}
+
+// While steps run, the asset counts their partitions as running (or queued) and
+// its partition strip shows them RUNNING.
+func TestServeShowsRunningPartitions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "freshet.yaml"), `assets:
+  - key: slow/daily
+    partitions: {daily: {start: 2026-01-01}}
+    compute: {command: [sleep, "30"]}
+`)
+	s := startServe(t, dir, tempDB(t), "--parallel", "2", "--drain", "0s")
+	var launched struct{ MaterializeStale struct{ ID string } }
+	s.mustQuery(t, `mutation { materializeStale(from: "2026-01-01", to: "2026-01-03") { id } }`, nil, &launched)
+	type status struct {
+		Asset struct {
+			Status          struct{ Running, Queued, Missing int }
+			PartitionStatus []struct {
+				Start, End, Status string
+				Count              int
+			}
+		}
+	}
+	var st status
+	waitUntil(t, "two partitions running", 30*time.Second, func() bool {
+		s.mustQuery(t, `{ asset(key: "slow/daily") { status { running queued missing } partitionStatus(from: "2026-01-01", to: "2026-01-04") { start end status count } } }`, nil, &st)
+		return st.Asset.Status.Running == 2
+	})
+	if st.Asset.Status.Queued != 1 {
+		t.Errorf("status %+v; want 2 running (the worker's 2 slots), 1 queued", st.Asset.Status)
+	}
+	if got := fmt.Sprint(st.Asset.PartitionStatus); got != "[{2026-01-01 2026-01-02 RUNNING 2} {2026-01-03 2026-01-04 MISSING 2}]" {
+		t.Errorf("partitionStatus: %s", got)
+	}
+	s.mustQuery(t, `mutation($id: ID!) { cancelRun(id: $id) { id } }`, map[string]any{"id": launched.MaterializeStale.ID}, nil)
 }
