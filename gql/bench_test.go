@@ -25,7 +25,7 @@ import (
 
 // benchServer opens a PostgreSQL catalog over the definitions text, records
 // events, and returns the API handler over it.
-func benchServer(b *testing.B, defs string, events func(*assets.Definitions) []store.Event) http.Handler {
+func benchServer(b *testing.B, defs string, events func(*assets.Definitions) []store.Event, opts ...gql.Options) http.Handler {
 	b.Helper()
 	dir := b.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "freshet.yaml"), []byte(defs), 0o644); err != nil {
@@ -54,7 +54,11 @@ func benchServer(b *testing.B, defs string, events func(*assets.Definitions) []s
 	if err != nil {
 		b.Fatal(err)
 	}
-	return gql.NewHandler(&gql.Resolver{Engine: e}, gql.Options{})
+	var opt gql.Options
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
+	return gql.NewHandler(&gql.Resolver{Engine: e}, opt)
 }
 
 // post runs one GraphQL query in process (the server's time, no network) and
@@ -87,7 +91,7 @@ func BenchmarkAssetGraph(b *testing.B) {
 			}
 		}
 	}
-	h := benchServer(b, defs.String(), func(d *assets.Definitions) []store.Event {
+	events := func(d *assets.Definitions) []store.Event {
 		var out []store.Event
 		for _, a := range d.Assets {
 			for day := range days {
@@ -95,15 +99,21 @@ func BenchmarkAssetGraph(b *testing.B) {
 			}
 		}
 		return out
-	})
-	const q = `{ assetGraph { nodes { key group isSource status { fresh stale missing failed running total } } edges { from to mapping } } }`
-	size := post(b, h, q) // warm: the catalog's state and the statuses are read once
-	b.Run(fmt.Sprintf("assets=%d/edges=%d/partitions_materialized=%d", pipelines*length, pipelines*(length-1), pipelines*length*days), func(b *testing.B) {
-		for b.Loop() {
-			post(b, h, q)
-		}
-		b.ReportMetric(float64(size)/1e6, "MB/response")
-	})
+	}
+	const q = `{ assetGraph { nodes { key group isSource status { fresh stale missing failed running queued total } } edges { from to mapping } } }`
+	size := fmt.Sprintf("assets=%d/edges=%d/partitions_materialized=%d", pipelines*length, pipelines*(length-1), pipelines*length*days)
+	// Computed for every request (as after any change of the catalog), and
+	// served from the response cache (the catalog unchanged since the last).
+	for _, cached := range []bool{false, true} {
+		h := benchServer(b, defs.String(), events, gql.Options{NoResponseCache: !cached})
+		n := post(b, h, q) // warm: the catalog's state and the statuses are read once
+		b.Run(fmt.Sprintf("%s/response_cache=%v", size, cached), func(b *testing.B) {
+			for b.Loop() {
+				post(b, h, q)
+			}
+			b.ReportMetric(float64(n)/1e6, "MB/response")
+		})
+	}
 }
 
 // hourlyDefs is one hourly asset with about 100,000 partitions at now.

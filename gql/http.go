@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -38,6 +39,9 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Metrics serves /metrics (nil: not served).
 	Metrics http.Handler
+	// NoResponseCache turns off the cache of assetGraph responses (see
+	// graphCache), for measuring.
+	NoResponseCache bool
 }
 
 func (o *Options) defaults() {
@@ -81,6 +85,11 @@ func NewHandler(r *Resolver, opt Options) http.Handler {
 	})
 	if !opt.NoIntrospection {
 		srv.Use(extension.Introspection{})
+	}
+	// Parsed and validated queries are kept: a UI asks the same few again and again.
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if !opt.NoResponseCache {
+		srv.AroundResponses((&graphCache{}).around)
 	}
 	srv.Use(depthLimit{max: opt.MaxDepth})
 	srv.Use(mutationsOverPOST{})

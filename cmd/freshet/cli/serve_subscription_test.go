@@ -170,6 +170,17 @@ func TestServeShowsRunningPartitions(t *testing.T) {
     compute: {command: [sleep, "30"]}
 `)
 	s := startServe(t, dir, tempDB(t), "--parallel", "2", "--drain", "0s")
+	type graphRunning struct {
+		AssetGraph struct {
+			Nodes []struct{ Status struct{ Running int } }
+		}
+	}
+	const graphQuery = `{ assetGraph(selection: "slow/daily") { nodes { status { running } } } }`
+	var g graphRunning
+	s.mustQuery(t, graphQuery, nil, &g)
+	if g.AssetGraph.Nodes[0].Status.Running != 0 {
+		t.Fatalf("before the run: %+v", g)
+	}
 	var launched struct{ MaterializeStale struct{ ID string } }
 	s.mustQuery(t, `mutation { materializeStale(from: "2026-01-01", to: "2026-01-03") { id } }`, nil, &launched)
 	type status struct {
@@ -186,6 +197,11 @@ func TestServeShowsRunningPartitions(t *testing.T) {
 		s.mustQuery(t, `{ asset(key: "slow/daily") { status { running queued missing } partitionStatus(from: "2026-01-01", to: "2026-01-04") { start end status count } } }`, nil, &st)
 		return st.Asset.Status.Running == 2
 	})
+	// The same graph query again: the steps that started show in it.
+	s.mustQuery(t, graphQuery, nil, &g)
+	if g.AssetGraph.Nodes[0].Status.Running != 2 {
+		t.Errorf("assetGraph while 2 steps run: %+v", g)
+	}
 	if st.Asset.Status.Queued != 1 {
 		t.Errorf("status %+v; want 2 running (the worker's 2 slots), 1 queued", st.Asset.Status)
 	}

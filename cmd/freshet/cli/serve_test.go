@@ -306,6 +306,24 @@ func TestServeGraphQL(t *testing.T) {
 				t.Errorf("materializeStale with nothing stale: errors %+v", errs)
 			}
 
+			// The same graph query as at the start: its answer (cached while the
+			// catalog stood still) now counts what the run built.
+			var after struct {
+				AssetGraph struct {
+					Nodes []struct {
+						Key    string
+						Status struct{ Missing, Total int }
+					}
+				}
+			}
+			s.mustQuery(t, `{ assetGraph { nodes { key isSource status { missing total } } edges { from to mapping } } }`, nil, &after)
+			for i, n := range after.AssetGraph.Nodes {
+				before := graph.AssetGraph.Nodes[i]
+				if n.Key == "sales/daily_report" && n.Status.Missing != before.Status.Missing-3 {
+					t.Errorf("assetGraph after the run: %s missing %d; before %d; want 3 fewer", n.Key, n.Status.Missing, before.Status.Missing)
+				}
+			}
+
 			var runs struct {
 				Runs struct {
 					Nodes       []struct{ ID string }
