@@ -127,6 +127,13 @@ func NewHandler(r *Resolver, opt Options) http.Handler {
 	if opt.Metrics != nil {
 		mux.Handle("/metrics", requireToken(opt.AuthToken, false, opt.Metrics))
 	}
+	// The web UI is not part of this build: / says where the API is.
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><title>Freshet</title><h1>Freshet</h1>
+<p>This server speaks GraphQL at <a href="/graphql">/graphql</a> (POST a JSON body; GET for queries).
+<p>Probes: <a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>. Metrics: <a href="/metrics">/metrics</a>.`)
+	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/freshetdev/freshet/store"
 	"github.com/freshetdev/freshet/store/postgres"
 	"github.com/freshetdev/freshet/store/postgres/pgtest"
@@ -149,5 +151,71 @@ func TestServeSchedulerLeaderTakeover(t *testing.T) {
 	}
 	if len(scheduled) > 0 {
 		t.Errorf("%d schedule runs no tick records: a tick fired twice", len(scheduled))
+	}
+}
+
+// Ticks missed while no process served are evaluated once on start: the newest
+// fires, the ones before it are passed over.
+func TestServeCatchesUpMissedTicksOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "freshet.yaml"), `assets:
+  - key: ext/copy
+    compute: {command: ["true"]}
+schedules:
+  - name: every_minute
+    cron: "* * * * *"
+    select: ext/copy
+`)
+	db := tempDB(t)
+	if _, stderr, code := run(t, "migrate", "--db", db); code != 0 {
+		t.Fatalf("migrate: %s", stderr)
+	}
+	st, err := openStore(context.Background(), db, dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := st.(store.Coordination)
+	last := time.Now().UTC().Truncate(time.Minute).Add(-5 * time.Minute) // 5 ticks missed since
+	if ok, err := q.RecordTick(context.Background(), store.Tick{Schedule: "every_minute", At: last, Status: store.TickSkipped, Reason: "before the test"}); err != nil || !ok {
+		t.Fatalf("record the last tick: %v %v", ok, err)
+	}
+	st.Close()
+
+	due := time.Now().UTC().Truncate(time.Minute) // the newest tick due when serve starts
+	startServe(t, dir, db, "--schedule-poll", "100ms")
+	st, err = openStore(context.Background(), db, dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	q = st.(store.Coordination)
+	var ticks []store.Tick
+	waitUntil(t, "the catch-up tick", 20*time.Second, func() bool {
+		if ticks, err = q.Ticks(context.Background(), "every_minute", 100); err != nil {
+			t.Fatal(err)
+		}
+		return len(ticks) >= 2 && ticks[0].Status != store.TickStarted
+	})
+	time.Sleep(500 * time.Millisecond) // five more checks
+	if ticks, err = q.Ticks(context.Background(), "every_minute", 100); err != nil {
+		t.Fatal(err)
+	}
+	var fired []string
+	for _, tk := range ticks {
+		if tk.At.After(last) {
+			fired = append(fired, tk.At.Format(time.TimeOnly))
+			if tk.At.Before(due) {
+				t.Errorf("tick %s fired: one of the ticks missed before %s", tk.At.Format(time.TimeOnly), due.Format(time.TimeOnly))
+			}
+		}
+	}
+	// The first to fire is the newest due at start: due, or the minute after when
+	// serve started across a minute boundary.
+	if n := len(fired); n == 0 || fired[n-1] != due.Format(time.TimeOnly) && fired[n-1] != due.Add(time.Minute).Format(time.TimeOnly) {
+		t.Errorf("ticks fired after %s: %v; want %s first (the newest due), none of the 4 before it", last.Format(time.TimeOnly), fired, due.Format(time.TimeOnly))
+	}
+	if ticks[0].Status != store.TickLaunched || ticks[0].RunID == uuid.Nil {
+		t.Errorf("the catch-up tick: %+v; want a run launched", ticks[0])
 	}
 }
