@@ -229,7 +229,7 @@ func PrepareTick(t Tick) (Tick, error) {
 		return t, fmt.Errorf("tick of schedule %s at %s: status %q: want STARTED, LAUNCHED, SKIPPED or FAILED",
 			t.Schedule, t.At.Format(time.RFC3339Nano), t.Status)
 	}
-	t.Reason = cleanText(t.Reason, MaxReasonLen)
+	t.Reason = CleanText(t.Reason, MaxReasonLen)
 	return t, nil
 }
 
@@ -284,7 +284,7 @@ func PrepareFreshness(changes []FreshnessChange, now time.Time) ([]FreshnessChan
 		if !c.NotifiedAt.IsZero() {
 			c.NotifiedAt = c.NotifiedAt.UTC().Truncate(time.Microsecond)
 		}
-		c.Reason = cleanText(c.Reason, MaxReasonLen)
+		c.Reason = CleanText(c.Reason, MaxReasonLen)
 		out[n] = c
 	}
 	if len(problems) > 0 {
@@ -350,9 +350,10 @@ func UnknownIDsError(ids []int64, found map[int64]bool) error {
 	return fmt.Errorf("mark notified: no freshness change with id %s (nothing marked): %w", strings.Join(missing, ", "), ErrNotFound)
 }
 
-// cleanText makes text storable in every database (valid UTF-8, no NUL byte) and
-// cuts it to limit bytes on a character boundary.
-func cleanText(text string, limit int) string {
+// CleanText makes text storable as it is in every database (PostgreSQL text
+// refuses NUL and invalid UTF-8: both become U+FFFD), and cuts it to at most
+// limit bytes at a character boundary, saying so.
+func CleanText(text string, limit int) string {
 	text = strings.ReplaceAll(strings.ToValidUTF8(text, "\uFFFD"), "\x00", "\uFFFD")
 	if len(text) > limit {
 		cut := limit

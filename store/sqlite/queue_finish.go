@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -409,7 +407,7 @@ func checkReport(res store.StepResult) (*report, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown outcome %q", res.Outcome)
 	}
-	r := &report{res: res, attemptStatus: status, msg: cleanText(res.Error, store.MaxErrorLen)}
+	r := &report{res: res, attemptStatus: status, msg: store.CleanText(res.Error, store.MaxErrorLen)}
 	if len(res.Log) > 0 {
 		var err error
 		if r.log, err = newLogBatch(res.Log, res.LogCap); err != nil {
@@ -836,19 +834,4 @@ func (s *Store) CancelStep(ctx context.Context, id uuid.UUID) (*store.Step, erro
 		s.notify()
 	}
 	return step, nil
-}
-
-// cleanText makes text storable as it is in every database (PostgreSQL text
-// refuses NUL and invalid UTF-8), and cuts it to at most limit bytes at a
-// character boundary.
-func cleanText(text string, limit int) string {
-	text = strings.ReplaceAll(strings.ToValidUTF8(text, "\uFFFD"), "\x00", "\uFFFD")
-	if len(text) > limit {
-		cut := limit
-		for cut > 0 && !utf8.RuneStart(text[cut]) {
-			cut--
-		}
-		text = text[:cut] + "… (cut)"
-	}
-	return text
 }
