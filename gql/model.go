@@ -3,6 +3,7 @@ package gql
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -59,6 +60,9 @@ func (a *Asset) IsSource() bool      { return a.def.IsSource() }
 // every node of a large graph costs more than the counting.
 func (a *Asset) Status(ctx context.Context) (*AssetStatus, error) {
 	v := viewFrom(ctx)
+	if v == nil {
+		return nil, errors.New("asset status: the request has no catalog view (serve the API with NewHandler)")
+	}
 	if _, err := v.statuses(ctx); err != nil {
 		return nil, err
 	}
