@@ -11,8 +11,8 @@
 // is computed once per request or read in one batch: the status of every
 // partition (a plan of nothing, kept by the engine while the state stands
 // still), the freshness of every asset, the partitions in flight, and, through
-// per-request loaders (dataloadgen), the steps of a page of runs and the
-// records of many partitions. The responses of queries made only of assetGraph
+// per-request loaders (dataloadgen), the steps of a page of runs, the records
+// of many partitions and the pages of events of many assets and partitions. The responses of queries made only of assetGraph
 // fields are kept while the definitions, the catalog, the partitions in flight
 // and the minute are unchanged (response_cache.go): every open UI polls that
 // query, and it is the most costly to marshal.

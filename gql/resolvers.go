@@ -629,13 +629,13 @@ func (r *assetResolver) Materializations(ctx context.Context, obj *Asset, first 
 	if err != nil {
 		return nil, err
 	}
-	q := store.EventQuery{Asset: obj.def.Key, Kinds: []store.EventKind{store.Materialization, store.Observation}, Limit: n}
+	k := eventsKey{asset: obj.def.Key, successes: true, limit: n}
 	if after != nil && *after != "" {
-		if q.Before, err = strconv.ParseInt(*after, 10, 64); err != nil || q.Before <= 0 {
+		if k.before, err = strconv.ParseInt(*after, 10, 64); err != nil || k.before <= 0 {
 			return nil, fmt.Errorf("after: %q is not a cursor this API gave", *after)
 		}
 	}
-	page, err := r.Engine.Store().Events(ctx, q)
+	page, err := r.viewOf(ctx).eventPage(ctx, k)
 	if err != nil {
 		return nil, err
 	}
@@ -653,7 +653,7 @@ func (r *assetResolver) Materializations(ctx context.Context, obj *Asset, first 
 // ---- Partition ----
 
 func (r *partitionResolver) events(ctx context.Context, obj *Partition, n int) ([]store.Event, error) {
-	page, err := r.Engine.Store().Events(ctx, store.EventQuery{Asset: obj.asset.def.Key, Partitions: []string{obj.key}, Limit: n})
+	page, err := r.viewOf(ctx).eventPage(ctx, eventsKey{asset: obj.asset.def.Key, partition: obj.key, onePartition: true, limit: n})
 	if err != nil {
 		return nil, err
 	}
@@ -664,8 +664,7 @@ func (r *partitionResolver) LatestMaterialization(ctx context.Context, obj *Part
 	if obj.rec == nil || obj.rec.SuccessSeq == 0 {
 		return nil, nil
 	}
-	page, err := r.Engine.Store().Events(ctx, store.EventQuery{Asset: obj.asset.def.Key, Partitions: []string{obj.key},
-		Kinds: []store.EventKind{store.Materialization, store.Observation}, Limit: 1})
+	page, err := r.viewOf(ctx).eventPage(ctx, eventsKey{asset: obj.asset.def.Key, partition: obj.key, onePartition: true, successes: true, limit: 1})
 	if err != nil || len(page.Events) == 0 {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/vikstrous/dataloadgen"
 
+	"github.com/freshetdev/freshet/assets"
 	"github.com/freshetdev/freshet/store"
 
 	"github.com/freshetdev/freshet/graph"
@@ -45,6 +46,30 @@ type view struct {
 	loadersOnce sync.Once
 	steps       *dataloadgen.Loader[uuid.UUID, []store.Step]
 	partitions  *dataloadgen.Loader[store.PartitionKey, *store.PartitionRecord]
+	events      *dataloadgen.Loader[eventsKey, *store.EventPage]
+}
+
+// eventsKey names a page of events (an EventQuery made comparable): of an asset,
+// of one partition of it when onePartition, successes only (materializations and
+// observations) or every kind.
+type eventsKey struct {
+	asset        assets.Key
+	partition    string
+	onePartition bool
+	successes    bool
+	before       int64
+	limit        int
+}
+
+func (k eventsKey) query() store.EventQuery {
+	q := store.EventQuery{Asset: k.asset, Before: k.before, Limit: k.limit}
+	if k.onePartition {
+		q.Partitions = []string{k.partition}
+	}
+	if k.successes {
+		q.Kinds = []store.EventKind{store.Materialization, store.Observation}
+	}
+	return q
 }
 
 // loaderWait is how long a loader waits for more keys before it reads: long
@@ -56,6 +81,17 @@ func (v *view) loaders() {
 		q := v.e.Store()
 		v.steps = dataloadgen.NewMappedLoader(func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]store.Step, error) {
 			return q.StepsOfRuns(ctx, ids)
+		}, dataloadgen.WithWait(loaderWait))
+		v.events = dataloadgen.NewLoader(func(ctx context.Context, keys []eventsKey) ([]*store.EventPage, []error) {
+			qs := make([]store.EventQuery, len(keys))
+			for i, k := range keys {
+				qs[i] = k.query()
+			}
+			pages, err := q.EventPages(ctx, qs)
+			if err != nil {
+				return nil, []error{err}
+			}
+			return pages, nil
 		}, dataloadgen.WithWait(loaderWait))
 		v.partitions = dataloadgen.NewLoader(func(ctx context.Context, keys []store.PartitionKey) ([]*store.PartitionRecord, []error) {
 			recs, err := q.PartitionRecords(ctx, keys)
@@ -75,6 +111,12 @@ func (v *view) runSteps(ctx context.Context, id uuid.UUID) ([]store.Step, error)
 		return []store.Step{}, nil // a run without steps
 	}
 	return steps, err
+}
+
+// eventPage loads a page of events, batched with the request's other pages.
+func (v *view) eventPage(ctx context.Context, k eventsKey) (*store.EventPage, error) {
+	v.loaders()
+	return v.events.Load(ctx, k)
 }
 
 // partition loads a partition's record (nil: nothing recorded), batched.

@@ -145,6 +145,8 @@ type BatchReader interface {
 	// AttemptsOf returns the attempts of each step, oldest first (steps without
 	// attempts or unknown: absent).
 	AttemptsOf(ctx context.Context, stepIDs []uuid.UUID) (map[uuid.UUID][]Attempt, error)
+	// EventPages returns, in input order, the page Events gives for each query.
+	EventPages(ctx context.Context, qs []EventQuery) ([]*EventPage, error)
 }
 
 // PartitionKey names one (asset, partition); Partition is "" for an unpartitioned asset.

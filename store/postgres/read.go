@@ -34,15 +34,108 @@ func (s *Store) Events(ctx context.Context, q store.EventQuery) (*store.EventPag
 }
 
 func (s *Store) events(ctx context.Context, q store.EventQuery) (*store.EventPage, error) {
+	pages, err := s.eventPages(ctx, []store.EventQuery{q})
+	if err != nil {
+		return nil, err
+	}
+	return pages[0], nil
+}
+
+// EventPages reads a page of events for each query, as Events would, in two
+// round trips whatever their number: the assets' ids, then every page.
+func (s *Store) EventPages(ctx context.Context, qs []store.EventQuery) ([]*store.EventPage, error) {
+	pages, err := s.eventPages(ctx, qs)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	return pages, nil
+}
+
+func (s *Store) eventPages(ctx context.Context, qs []store.EventQuery) ([]*store.EventPage, error) {
+	for _, q := range qs {
+		if q.Partitions != nil && q.Asset == "" {
+			return nil, errors.New("a partitions filter needs an asset")
+		}
+	}
+	// By id, not by a join on the key: the planner then knows how many events
+	// the asset has and picks the index that fits.
+	var keys []string
+	for _, q := range qs {
+		if q.Asset != "" {
+			keys = append(keys, string(q.Asset))
+		}
+	}
+	ids := map[assets.Key]int64{}
+	if len(keys) > 0 {
+		rows, err := s.pool.Query(ctx, `SELECT key, id FROM assets WHERE key = ANY ($1::text[])`, keys)
+		if err != nil {
+			return nil, err
+		}
+		var (
+			key string
+			id  int64
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&key, &id}, func() error { ids[assets.Key(key)] = id; return nil }); err != nil {
+			return nil, err
+		}
+	}
+	pages := make([]*store.EventPage, len(qs))
+	limits := make([]int, len(qs))
+	b := &pgx.Batch{}
+	for i, q := range qs {
+		pages[i] = &store.EventPage{Events: []store.Event{}}
+		id, known := ids[q.Asset]
+		if q.Asset != "" && !known {
+			continue // an unknown asset has no events
+		}
+		sql, args, limit := eventsSQL(q, id)
+		limits[i] = limit
+		b.Queue(sql, args...)
+	}
+	if b.Len() == 0 {
+		return pages, nil
+	}
+	results := s.pool.SendBatch(ctx, b)
+	defer results.Close()
+	for i, q := range qs {
+		if _, known := ids[q.Asset]; q.Asset != "" && !known {
+			continue
+		}
+		rows, err := results.Query()
+		if err != nil {
+			return nil, err
+		}
+		page := pages[i]
+		for rows.Next() {
+			e, err := scanEvent(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			page.Events = append(page.Events, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if limit := limits[i]; len(page.Events) > limit {
+			page.Events = page.Events[:limit]
+			page.Next = page.Events[limit-1].Seq
+		}
+	}
+	return pages, results.Close()
+}
+
+// eventsSQL is the statement of one page of events of q (assetID: q.Asset's),
+// with its arguments and the page's size (it reads one more row: whether there is
+// one says if there is a next page).
+func eventsSQL(q store.EventQuery, assetID int64) (string, []any, int) {
 	limit := q.Limit
 	switch {
 	case limit <= 0:
 		limit = defaultEventLimit
 	case limit > maxEventLimit:
 		limit = maxEventLimit
-	}
-	if q.Partitions != nil && q.Asset == "" {
-		return nil, errors.New("a partitions filter needs an asset")
 	}
 	var (
 		where []string
@@ -53,16 +146,6 @@ func (s *Store) events(ctx context.Context, q store.EventQuery) (*store.EventPag
 		return "$" + strconv.Itoa(len(args))
 	}
 	if q.Asset != "" {
-		// By id, not by a join on the key: the planner then knows how many
-		// events the asset has and picks the index that fits.
-		var assetID int64
-		err := s.pool.QueryRow(ctx, `SELECT id FROM assets WHERE key = $1`, string(q.Asset)).Scan(&assetID)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return &store.EventPage{Events: []store.Event{}}, nil
-		case err != nil:
-			return nil, err
-		}
 		where = append(where, "e.asset_id = "+arg(assetID))
 	}
 	// The order names the columns of the index that serves the filter, so that
@@ -96,29 +179,8 @@ func (s *Store) events(ctx context.Context, q store.EventQuery) (*store.EventPag
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
-	// One more than the page: whether it exists says if there is a next page.
 	sql += " ORDER BY " + order + " LIMIT " + arg(limit+1)
-	rows, err := s.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	page := &store.EventPage{Events: []store.Event{}}
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, err
-		}
-		page.Events = append(page.Events, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(page.Events) > limit {
-		page.Events = page.Events[:limit]
-		page.Next = page.Events[limit-1].Seq
-	}
-	return page, nil
+	return sql, args, limit
 }
 
 func scanEvent(rows pgx.Rows) (store.Event, error) {

@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -25,6 +26,7 @@ func RunBatchReads(t *testing.T, open func(t *testing.T) CoordinationStore) {
 			{"PartitionRecords", testBatchPartitionRecords},
 			{"StepsOfRuns", testBatchStepsOfRuns},
 			{"AttemptsOf", testBatchAttemptsOf},
+			{"EventPages", testBatchEventPages},
 			{"Empty", testBatchEmpty},
 		}},
 	})
@@ -241,4 +243,54 @@ func testBatchEmpty(t *testing.T, f *cfixture) {
 
 func pk(asset assets.Key, partition string) store.PartitionKey {
 	return store.PartitionKey{Asset: asset, Partition: partition}
+}
+
+// testBatchEventPages: EventPages gives, in input order, the page Events gives for
+// each query: by asset, one partition, several, kinds, a cursor, an unknown
+// asset, no filter.
+func testBatchEventPages(t *testing.T, f *cfixture) {
+	f.append(
+		matDV(rawDaily, day(0), "v0"), matDV(rawDaily, day(1), "v1"), matDV(rawDaily, day(2), "v2"),
+		failure(rawDaily, day(2), "disk full"), obs(srcDaily, day(1), "h1"), mat(summary, ""),
+		matDV(rawDaily, day(0), "v0 again"), matDV(rawDaily, day(1), "v1 again"),
+	)
+	qs := []store.EventQuery{
+		{Asset: rawDaily},
+		{Asset: rawDaily, Limit: 2},
+		{Asset: rawDaily, Partitions: []string{day(0)}},
+		{Asset: rawDaily, Partitions: []string{day(1), day(2)}, Limit: 1},
+		{Asset: rawDaily, Kinds: []store.EventKind{store.Failure}},
+		{Asset: rawDaily, Kinds: []store.EventKind{store.Materialization, store.Observation}, Limit: 1},
+		{Asset: "no/such_asset"},
+		{Asset: summary, Partitions: []string{""}},
+		{Limit: 3},
+		{Asset: rawDaily, Partitions: []string{}},
+	}
+	first, err := f.c.Events(f.ctx, qs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs = append(qs, store.EventQuery{Asset: rawDaily, Limit: 2, Before: first.Next}) // page 2
+	got, err := f.c.EventPages(f.ctx, qs)
+	if err != nil {
+		t.Fatalf("EventPages: %v", err)
+	}
+	if len(got) != len(qs) {
+		t.Fatalf("EventPages: %d pages for %d queries", len(got), len(qs))
+	}
+	for i, q := range qs {
+		want, err := f.c.Events(f.ctx, q)
+		if err != nil {
+			t.Fatalf("Events(%+v): %v", q, err)
+		}
+		if !reflect.DeepEqual(got[i], want) {
+			t.Errorf("query %d %+v:\n EventPages %+v\n Events     %+v", i, q, *got[i], *want)
+		}
+	}
+	if n := len(got[0].Events); n != 6 {
+		t.Errorf("test setup: %d events of %s, want 6", n, rawDaily)
+	}
+	if none, err := f.c.EventPages(f.ctx, nil); err != nil || len(none) != 0 {
+		t.Errorf("EventPages(nil) = %v, %v; want no pages", none, err)
+	}
 }
