@@ -19,6 +19,7 @@ func newWorkerCmd() *cobra.Command {
 		parallel  int
 		name      string
 		lease     time.Duration
+		drain     time.Duration
 		logFormat string
 	)
 	cmd := &cobra.Command{
@@ -28,7 +29,9 @@ func newWorkerCmd() *cobra.Command {
 until it gets SIGINT or SIGTERM. Start any number of workers, on any machines, on
 one PostgreSQL catalog: each step runs on one of them, under a lease its worker
 renews; if a worker dies, its steps go back to the others when their lease expires.
-On stop, a worker stops its running steps and hands them back at once.`,
+On stop (SIGINT, SIGTERM) a worker claims nothing more, gives its running steps
+--drain to finish (0: none), then stops those still running and hands them back
+at once.`,
 		Example: `  freshet worker -f examples/sales --db postgres://freshet@db.internal/freshet --parallel 8`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -50,7 +53,7 @@ On stop, a worker stops its running steps and hands them back at once.`,
 			}
 			w := materialize.NewWorker(q, p.g, p.defs.Dir, &materialize.Executors{Connections: p.defs.Connections})
 			defer w.Executors.Close()
-			w.Parallel, w.Lease, w.Logger = parallel, lease, logger
+			w.Parallel, w.Lease, w.Drain, w.Logger = parallel, lease, drain, logger
 			if name != "" {
 				w.Name = name
 			}
@@ -68,6 +71,7 @@ On stop, a worker stops its running steps and hands them back at once.`,
 	cmd.Flags().IntVarP(&parallel, "parallel", "j", 4, "steps to run at once")
 	cmd.Flags().StringVar(&name, "name", "", "worker name in leases and attempts (default host:pid:random)")
 	cmd.Flags().DurationVar(&lease, "lease", materialize.DefaultLease, "how long a claimed step stays this worker's without a heartbeat")
+	cmd.Flags().DurationVar(&drain, "drain", 0, "how long running steps get to finish on stop before they are handed back")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd
 }
