@@ -1,6 +1,9 @@
 // Package materialize owns deciding what to build and building it: the planner,
 // the catalog snapshot it plans on, runs made from plans, the worker that runs
-// their steps, and the executors that run one step.
+// their steps, and the executors that run one step; and, for a long-running
+// server, the Engine that serves one project (reloadable definitions, cached
+// statuses, launching runs and backfills), the Leader election, the Scheduler,
+// the FreshnessChecker with its notifiers, and the engine's Metrics.
 //
 // # Planning
 //
@@ -13,6 +16,16 @@
 // steps that would make the selection fresh, in dependency order. It does no I/O,
 // so the same inputs always give the same plan and planning 10,000 assets is a
 // matter of memory, not of round trips.
+//
+// # Serving
+//
+// OpenEngine loads a definitions folder, syncs it and reads the catalog; its
+// Plan, Launch, LaunchBackfill and Retry are what the API's mutations call,
+// Reload what SIGHUP does. Among the processes serving one catalog, the one
+// holding the lease row LeaderLease (Leader) runs the Scheduler (each tick
+// recorded once before its run is launched) and the FreshnessChecker (each
+// status change recorded, then sent to the notifiers). EvaluateFreshness
+// evaluates every policy at once over a State, for the checker and the API.
 //
 // # Runs
 //
