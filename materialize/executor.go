@@ -116,7 +116,8 @@ type Executors struct {
 
 	mu       sync.Mutex
 	pools    map[string]*pgxpool.Pool
-	outDir   string // where commands' FRESHET_OUTPUT files go; made on first use
+	retired  []*pgxpool.Pool // pools of connections redefined since: closed by Close
+	outDir   string          // where commands' FRESHET_OUTPUT files go; made on first use
 	closed   bool
 	httpOnce sync.Once
 	http     *http.Client
@@ -149,15 +150,48 @@ func (e *Executors) For(c assets.Compute) (Executor, error) {
 	}
 }
 
+// SetConnections switches to the named connections of reloaded definitions. A
+// connection whose definition changed or went gets a new pool at its next use;
+// its old pool stays open for the steps still using it, until Close.
+func (e *Executors) SetConnections(conns map[string]assets.Connection) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for name, p := range e.pools {
+		if !sameConnection(conns[name], e.Connections[name]) {
+			e.retired = append(e.retired, p)
+			delete(e.pools, name)
+		}
+	}
+	e.Connections = conns
+}
+
+func sameConnection(a, b assets.Connection) bool {
+	if a.Postgres == nil || b.Postgres == nil {
+		return a.Postgres == b.Postgres
+	}
+	return *a.Postgres == *b.Postgres
+}
+
+// connection returns the named connection's definition.
+func (e *Executors) connection(name string) (assets.Connection, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.Connections[name]
+	return c, ok
+}
+
 // Close closes the SQL connection pools. Steps still running on them fail; an
 // SQL executor used after Close reports that the executors are closed.
 func (e *Executors) Close() {
 	e.mu.Lock()
-	pools, outDir := e.pools, e.outDir
-	e.pools, e.outDir = nil, ""
+	pools, retired, outDir := e.pools, e.retired, e.outDir
+	e.pools, e.retired, e.outDir = nil, nil, ""
 	e.closed = true
 	e.mu.Unlock()
 	for _, p := range pools {
+		p.Close()
+	}
+	for _, p := range retired {
 		p.Close()
 	}
 	if outDir != "" {

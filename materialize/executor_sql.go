@@ -61,7 +61,7 @@ func (e *Executors) sqlExecutor(c assets.SQLCompute) (Executor, error) {
 	if c.Connection == "" {
 		return nil, fmt.Errorf("sql compute %s names no connection", c.File)
 	}
-	conn, ok := e.Connections[c.Connection]
+	conn, ok := e.connection(c.Connection)
 	if !ok {
 		return nil, fmt.Errorf("sql compute %s: connection %q is not defined", c.File, c.Connection)
 	}

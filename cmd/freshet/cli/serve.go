@@ -98,7 +98,10 @@ and handed back for another worker.`,
 			defer w.Executors.Close()
 			w.Name = materialize.DefaultWorkerName() // the leader lease names this process too
 			w.Parallel, w.Drain, w.Logger = parallel, drain, logger.Named("worker")
-			engine.OnReload(func(p *materialize.Project) { w.SetGraph(p.Graph) })
+			engine.OnReload(func(p *materialize.Project) {
+				w.SetGraph(p.Graph)
+				w.Executors.SetConnections(p.Defs.Connections)
+			})
 			// The leader (one of the processes serving the catalog) runs the
 			// schedules and the freshness checks.
 			leader := &materialize.Leader{Store: q, Holder: w.Name, TTL: leaderTTL, Logger: logger.Named("leader")}
