@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -390,21 +389,11 @@ func (r *mutationResolver) report(ctx context.Context, kind store.EventKind, inp
 		return nil, fmt.Errorf("asset %q: no such asset in the definitions", input.Asset)
 	}
 	asset := g.Asset(a)
-	day := func(name string, s *string) (time.Time, error) {
-		if deref(s) == "" {
-			return time.Time{}, nil
-		}
-		t, err := time.Parse(time.DateOnly, *s)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("%s: %q is not a date (YYYY-MM-DD)", name, *s)
-		}
-		return t, nil
-	}
-	from, err := day("from", input.From)
+	from, err := materialize.ParseDay("from", deref(input.From))
 	if err != nil {
 		return nil, err
 	}
-	to, err := day("to", input.To)
+	to, err := materialize.ParseDay("to", deref(input.To))
 	if err != nil {
 		return nil, err
 	}

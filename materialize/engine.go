@@ -245,22 +245,25 @@ type PlanRequest struct {
 	From, To  string
 }
 
-// Window parses the request's days.
-func (r PlanRequest) window() (from, to time.Time, err error) {
-	parse := func(name, s string) (time.Time, error) {
-		if s == "" {
-			return time.Time{}, nil
-		}
-		t, err := time.Parse(time.DateOnly, s)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("%s: %q is not a date (YYYY-MM-DD)", name, s)
-		}
-		return t, nil
+// ParseDay parses a day given as YYYY-MM-DD ("" is the zero time: no bound);
+// the error names the field or flag it came from.
+func ParseDay(name, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
 	}
-	if from, err = parse("from", r.From); err != nil {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: %q is not a date (YYYY-MM-DD)", name, s)
+	}
+	return t, nil
+}
+
+// window parses the request's days.
+func (r PlanRequest) window() (from, to time.Time, err error) {
+	if from, err = ParseDay("from", r.From); err != nil {
 		return
 	}
-	if to, err = parse("to", r.To); err != nil {
+	if to, err = ParseDay("to", r.To); err != nil {
 		return
 	}
 	if !from.IsZero() && !to.IsZero() && to.Before(from) {

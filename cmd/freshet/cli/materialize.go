@@ -123,10 +123,10 @@ type window struct{ from, to, now time.Time }
 func parseWindow(from, to, now string) (window, error) {
 	var w window
 	var err error
-	if w.from, err = parseDay("--from", from); err != nil {
+	if w.from, err = materialize.ParseDay("--from", from); err != nil {
 		return w, err
 	}
-	if w.to, err = parseDay("--to", to); err != nil {
+	if w.to, err = materialize.ParseDay("--to", to); err != nil {
 		return w, err
 	}
 	if !w.from.IsZero() && !w.to.IsZero() && w.to.Before(w.from) {

@@ -33,10 +33,10 @@ every partition up to the newest complete one is a target.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req := materialize.Request{Now: time.Now()}
 			var err error
-			if req.From, err = parseDay("--from", from); err != nil {
+			if req.From, err = materialize.ParseDay("--from", from); err != nil {
 				return err
 			}
-			if req.To, err = parseDay("--to", to); err != nil {
+			if req.To, err = materialize.ParseDay("--to", to); err != nil {
 				return err
 			}
 			if !req.From.IsZero() && !req.To.IsZero() && req.To.Before(req.From) {
@@ -84,17 +84,6 @@ func parseNow(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339, s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("--now: %q is not an RFC 3339 time such as 2026-01-08T06:00:00Z", s)
-	}
-	return t, nil
-}
-
-func parseDay(flag, s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse("2006-01-02", s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s: %q is not a date (YYYY-MM-DD)", flag, s)
 	}
 	return t, nil
 }

@@ -63,11 +63,11 @@ a fresh unique version.`,
 			if err != nil {
 				return err
 			}
-			fromDay, err := parseDay("--from", from)
+			fromDay, err := materialize.ParseDay("--from", from)
 			if err != nil {
 				return err
 			}
-			toDay, err := parseDay("--to", to)
+			toDay, err := materialize.ParseDay("--to", to)
 			if err != nil {
 				return err
 			}
