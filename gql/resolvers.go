@@ -605,12 +605,8 @@ func (r *assetResolver) Freshness(ctx context.Context, obj *Asset) (*Freshness, 
 }
 
 func freshnessOut(f materialize.AssetFreshness) *Freshness {
-	out := &Freshness{Status: string(f.Status), Policy: f.Policy, Reason: f.Reason, LastMaterializedAt: timeOrNil(f.LastMaterializedAt)}
-	if f.Status != lineage.FreshnessUnknown && (f.Lag > 0 || !f.DataTime.IsZero()) {
-		lag := f.Lag.Seconds()
-		out.LagSeconds = &lag
-	}
-	return out
+	return &Freshness{Status: string(f.Status), Policy: f.Policy, Reason: f.Reason,
+		LastMaterializedAt: timeOrNil(f.LastMaterializedAt), LagSeconds: f.LagSeconds()}
 }
 
 func (r *assetResolver) Materializations(ctx context.Context, obj *Asset, first *int, after *string) (*MaterializationConnection, error) {

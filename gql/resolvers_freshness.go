@@ -2,20 +2,16 @@ package gql
 
 import (
 	"context"
-	"sort"
 	"time"
 
 	"github.com/freshetdev/freshet/assets"
-	"github.com/freshetdev/freshet/lineage"
+	"github.com/freshetdev/freshet/materialize"
 	"github.com/freshetdev/freshet/store"
 )
 
 func (r *Resolver) Schedule() ScheduleResolver { return &scheduleResolver{r} }
 
 type scheduleResolver struct{ *Resolver }
-
-// statusRank orders the board: the worst first.
-var statusRank = map[lineage.FreshnessStatus]int{lineage.FreshnessFail: 0, lineage.FreshnessWarn: 1, lineage.FreshnessUnknown: 2, lineage.FreshnessPass: 3}
 
 func (r *queryResolver) FreshnessBoard(ctx context.Context) ([]*FreshnessRow, error) {
 	v := r.viewOf(ctx)
@@ -27,20 +23,15 @@ func (r *queryResolver) FreshnessBoard(ctx context.Context) ([]*FreshnessRow, er
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*FreshnessRow, 0, len(all))
-	for a, f := range all {
-		out = append(out, &FreshnessRow{Asset: &Asset{idx: a, def: g.Asset(a)}, Freshness: freshnessOut(f)})
+	board := make([]materialize.AssetFreshness, 0, len(all))
+	for _, f := range all {
+		board = append(board, f)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		fi, fj := all[out[i].Asset.idx], all[out[j].Asset.idx]
-		if ri, rj := statusRank[fi.Status], statusRank[fj.Status]; ri != rj {
-			return ri < rj
-		}
-		if fi.Lag != fj.Lag {
-			return fi.Lag > fj.Lag
-		}
-		return fi.Asset < fj.Asset
-	})
+	materialize.SortWorstFirst(board)
+	out := make([]*FreshnessRow, len(board))
+	for i, f := range board {
+		out[i] = &FreshnessRow{Asset: &Asset{idx: f.Asset, def: g.Asset(f.Asset)}, Freshness: freshnessOut(f)}
+	}
 	return out, nil
 }
 

@@ -1,8 +1,10 @@
 package materialize
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/freshetdev/freshet/graph"
@@ -72,4 +74,31 @@ func EvaluateFreshness(ctx context.Context, r store.BatchReader, g *graph.Graph,
 		out[i].Freshness = lineage.EvaluateFreshness(g.Asset(out[i].Asset), ins[i], now)
 	}
 	return out, nil
+}
+
+// LagSeconds is the asset's lag in seconds when the evaluation knows it (a
+// status other than UNKNOWN, with a data time or a lag), nil otherwise.
+func (f AssetFreshness) LagSeconds() *float64 {
+	if f.Status == lineage.FreshnessUnknown || f.Lag <= 0 && f.DataTime.IsZero() {
+		return nil
+	}
+	lag := f.Lag.Seconds()
+	return &lag
+}
+
+// freshnessRank orders statuses worst first.
+var freshnessRank = map[lineage.FreshnessStatus]int{lineage.FreshnessFail: 0, lineage.FreshnessWarn: 1, lineage.FreshnessUnknown: 2, lineage.FreshnessPass: 3}
+
+// SortWorstFirst orders evaluations as a freshness board shows them: FAIL,
+// WARN, UNKNOWN, PASS, the most late first, then in graph order.
+func SortWorstFirst(fs []AssetFreshness) {
+	slices.SortFunc(fs, func(a, b AssetFreshness) int {
+		if ra, rb := freshnessRank[a.Status], freshnessRank[b.Status]; ra != rb {
+			return ra - rb
+		}
+		if a.Lag != b.Lag {
+			return cmp.Compare(b.Lag, a.Lag)
+		}
+		return a.Asset - b.Asset
+	})
 }

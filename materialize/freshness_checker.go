@@ -14,7 +14,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/freshetdev/freshet/assets"
-	"github.com/freshetdev/freshet/lineage"
 	"github.com/freshetdev/freshet/store"
 )
 
@@ -100,12 +99,7 @@ func (c *FreshnessChecker) Check(ctx context.Context) ([]store.FreshnessChange, 
 		if status == prev {
 			continue
 		}
-		ch := store.FreshnessChange{Asset: key, At: now, Status: status, Previous: prev, Reason: e.Reason}
-		if e.Status != lineage.FreshnessUnknown && !e.DataTime.IsZero() || e.Lag > 0 {
-			lag := e.Lag.Seconds()
-			ch.LagSeconds = &lag
-		}
-		changes = append(changes, ch)
+		changes = append(changes, store.FreshnessChange{Asset: key, At: now, Status: status, Previous: prev, LagSeconds: e.LagSeconds(), Reason: e.Reason})
 	}
 	if len(changes) > 0 {
 		recorded, err := q.RecordFreshness(ctx, changes)

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -48,13 +47,7 @@ recorded. It exits 0 whatever the statuses: it reports, it does not judge.`,
 			if err != nil {
 				return err
 			}
-			rank := map[string]int{store.FreshnessFail: 0, store.FreshnessWarn: 1, store.FreshnessUnknown: 2, store.FreshnessPass: 3}
-			sort.SliceStable(evals, func(i, j int) bool {
-				if ri, rj := rank[string(evals[i].Status)], rank[string(evals[j].Status)]; ri != rj {
-					return ri < rj
-				}
-				return evals[i].Lag > evals[j].Lag
-			})
+			materialize.SortWorstFirst(evals)
 			type row struct {
 				Asset              string     `json:"asset"`
 				Status             string     `json:"status"`
