@@ -448,14 +448,20 @@ func (r *assetResolver) PartitionsDef(ctx context.Context, obj *Asset) (*Partiti
 	return out, nil
 }
 
-func (r *assetResolver) neighbours(ctx context.Context, obj *Asset, edges func(int) []int, end func(*graph.Edge) int) ([]*Asset, error) {
+// neighbours lists the assets obj is built from (upstream) or that are built
+// from it, each once.
+func (r *assetResolver) neighbours(ctx context.Context, obj *Asset, upstream bool) ([]*Asset, error) {
 	g, _, err := r.viewOf(ctx).state(ctx)
 	if err != nil {
 		return nil, err
 	}
+	edges, end := g.Out(obj.idx), func(e *graph.Edge) int { return e.To }
+	if upstream {
+		edges, end = g.In(obj.idx), func(e *graph.Edge) int { return e.From }
+	}
 	out := []*Asset{}
 	seen := map[int]bool{}
-	for _, id := range edges(obj.idx) {
+	for _, id := range edges {
 		if a := end(g.Edge(id)); !seen[a] {
 			seen[a] = true
 			out = append(out, &Asset{idx: a, def: g.Asset(a)})
@@ -465,19 +471,11 @@ func (r *assetResolver) neighbours(ctx context.Context, obj *Asset, edges func(i
 }
 
 func (r *assetResolver) Upstream(ctx context.Context, obj *Asset) ([]*Asset, error) {
-	g, _, err := r.viewOf(ctx).state(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.neighbours(ctx, obj, g.In, func(e *graph.Edge) int { return e.From })
+	return r.neighbours(ctx, obj, true)
 }
 
 func (r *assetResolver) Downstream(ctx context.Context, obj *Asset) ([]*Asset, error) {
-	g, _, err := r.viewOf(ctx).state(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.neighbours(ctx, obj, g.Out, func(e *graph.Edge) int { return e.To })
+	return r.neighbours(ctx, obj, false)
 }
 
 // partitionStatus is the status the API shows for partition i of asset a:

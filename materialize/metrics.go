@@ -2,7 +2,6 @@ package materialize
 
 import (
 	"context"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,7 +101,7 @@ func (c *catalogCollector) Collect(ch chan<- prometheus.Metric) {
 				if f.Status == st {
 					v = 1
 				}
-				ch <- prometheus.MustNewConstMetric(freshnessDesc, prometheus.GaugeValue, v, string(key), strings.ToUpper(st))
+				ch <- prometheus.MustNewConstMetric(freshnessDesc, prometheus.GaugeValue, v, string(key), st)
 			}
 		}
 	} else {
