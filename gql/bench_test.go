@@ -17,6 +17,7 @@ import (
 
 	"github.com/freshetdev/freshet/assets"
 	"github.com/freshetdev/freshet/gql"
+	"github.com/freshetdev/freshet/graph"
 	"github.com/freshetdev/freshet/materialize"
 	"github.com/freshetdev/freshet/store"
 	"github.com/freshetdev/freshet/store/postgres"
@@ -41,6 +42,10 @@ func benchServer(b *testing.B, defs string, events func(*assets.Definitions) []s
 	if err != nil {
 		b.Fatal(err)
 	}
+	g, err := graph.New(loaded)
+	if err != nil {
+		b.Fatal(err)
+	}
 	if _, err := st.SyncDefinitions(ctx, loaded); err != nil {
 		b.Fatal(err)
 	}
@@ -50,7 +55,7 @@ func benchServer(b *testing.B, defs string, events func(*assets.Definitions) []s
 			b.Fatal(err)
 		}
 	}
-	e, err := materialize.OpenEngine(ctx, st, dir, nil)
+	e, err := materialize.OpenEngine(ctx, st, dir, loaded, g, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -64,14 +64,15 @@ type statusCache struct {
 	summaries   []AssetSummary
 }
 
-// OpenEngine loads the definitions at path, syncs them into s and reads the
-// catalog state. now is the clock plans are computed at (nil: time.Now).
-func OpenEngine(ctx context.Context, s QueueStore, path string, now func() time.Time) (*Engine, error) {
+// OpenEngine serves the definitions defs (with their graph g), loaded from
+// path, which Reload reads again: it syncs them into s and reads the catalog
+// state. now is the clock plans are computed at (nil: time.Now).
+func OpenEngine(ctx context.Context, s QueueStore, path string, defs *assets.Definitions, g *graph.Graph, now func() time.Time) (*Engine, error) {
 	if now == nil {
 		now = time.Now
 	}
 	e := &Engine{store: s, now: now}
-	p, err := e.load(ctx, path)
+	p, err := e.sync(ctx, path, defs, g)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +93,11 @@ func (e *Engine) load(ctx context.Context, path string) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
+	return e.sync(ctx, path, defs, g)
+}
+
+// sync records loaded definitions in the catalog.
+func (e *Engine) sync(ctx context.Context, path string, defs *assets.Definitions, g *graph.Graph) (*Project, error) {
 	res, err := e.store.SyncDefinitions(ctx, defs)
 	if err != nil {
 		return nil, fmt.Errorf("sync definitions into the catalog: %w", err)

@@ -70,10 +70,10 @@ and handed back for another worker.`,
 				return err
 			}
 			ctx := cmd.Context()
-			// Loaded here first for the folder (the catalog's default place) and
-			// so that definition errors print one per line; the engine loads them
-			// again, as it does on every reload.
-			defs, _, err := loadGraph(cmd, cf.path)
+			// Loaded here for the folder (the catalog's default place) and so
+			// that definition errors print one per line; the engine serves them
+			// and loads them again on reload.
+			defs, assetGraph, err := loadGraph(cmd, cf.path)
 			if err != nil {
 				return err
 			}
@@ -87,7 +87,7 @@ and handed back for another worker.`,
 			if err != nil {
 				return err
 			}
-			engine, err := materialize.OpenEngine(ctx, q, cf.path, nil)
+			engine, err := materialize.OpenEngine(ctx, q, cf.path, defs, assetGraph, nil)
 			if err != nil {
 				return err
 			}
