@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/freshetdev/freshet/assets"
 	"github.com/freshetdev/freshet/graph"
+	"github.com/freshetdev/freshet/materialize"
 	"github.com/freshetdev/freshet/store"
 	"github.com/freshetdev/freshet/store/postgres"
 	"github.com/freshetdev/freshet/store/sqlite"
@@ -38,6 +40,33 @@ type project struct {
 	defs  *assets.Definitions
 	g     *graph.Graph
 	store store.Store
+}
+
+// openEngine loads the definitions, opens the catalog database and serves the
+// definitions with an engine (which syncs them into the catalog and reads its
+// state), planning at now (nil: the clock). It reports any definition change on
+// stderr. The caller closes the store.
+func openEngine(cmd *cobra.Command, f *catalogFlags, now func() time.Time) (*materialize.Engine, store.Store, error) {
+	defs, g, err := loadGraph(cmd, f.path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(cmd.Context(), f.db, defs.Dir, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	q, err := queueOf(st)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	e, err := materialize.OpenEngine(cmd.Context(), q, f.path, defs, g, now)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	reportSync(cmd, e.Project().Sync)
+	return e, st, nil
 }
 
 // openProject loads the definitions, opens the catalog database and syncs the

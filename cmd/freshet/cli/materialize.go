@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/freshetdev/freshet/assets"
-	"github.com/freshetdev/freshet/lineage"
 	"github.com/freshetdev/freshet/materialize"
 	"github.com/freshetdev/freshet/store"
 )
@@ -50,45 +49,32 @@ stopped); a second Ctrl-C leaves at once, and the steps' leases expire.`,
 			if parallel < 1 {
 				return fmt.Errorf("--parallel %d: must be 1 or more", parallel)
 			}
-			p, err := openProject(cmd, &cf)
+			engine, st, err := openEngine(cmd, &cf, func() time.Time { return win.now })
 			if err != nil {
 				return err
 			}
-			defer p.store.Close()
-			q, err := queueOf(p.store)
-			if err != nil {
-				return err
-			}
-			req := materialize.Request{From: win.from, To: win.to, Now: win.now}
-			if req.Selected, err = lineage.Select(p.g, selection); err != nil {
-				return err
-			}
-			cat, err := materialize.LoadCatalog(cmd.Context(), p.store, p.g)
-			if err != nil {
-				return err
-			}
-			plan, err := materialize.Compute(p.g, cat.State(), req)
-			if err != nil {
-				return err
-			}
-			newRun := plan.NewRun(materialize.RunOptions{
-				Trigger: store.TriggerManual, Selection: selection, From: from, To: to, Force: force,
-				PlannedSeq: cat.State().Seq,
+			defer st.Close()
+			q := engine.Store()
+			run, plan, err := engine.Launch(cmd.Context(), materialize.LaunchRequest{
+				PlanRequest: materialize.PlanRequest{Selection: selection, From: from, To: to},
+				Force:       force, Trigger: store.TriggerManual,
 			})
 			out := cmd.OutOrStdout()
-			writeBlocked(out, plan)
-			if len(newRun.Steps) == 0 {
+			if plan != nil {
+				writeBlocked(out, plan)
+			}
+			if errors.Is(err, materialize.ErrNothingToDo) {
 				fmt.Fprintln(out, "Nothing to materialize: every target is fresh.")
 				return nil
 			}
-			run, err := q.CreateRun(cmd.Context(), newRun)
 			if err != nil {
-				return fmt.Errorf("record the run: %w", err)
+				return err
 			}
 			fmt.Fprintf(out, "run %s: %s over %s of %s\n", run.ID, pluralize(len(run.Steps), "step"),
 				pluralize(countPartitions(run.Steps), "partition"), pluralize(countAssets(run.Steps), "asset"))
 
-			w := materialize.NewWorker(q, p.g, p.defs.Dir, &materialize.Executors{Connections: p.defs.Connections})
+			p := engine.Project()
+			w := materialize.NewWorker(q, p.Graph, p.Defs.Dir, &materialize.Executors{Connections: p.Defs.Connections})
 			defer w.Executors.Close()
 			w.Parallel = parallel
 			w.Logger = hclog.New(&hclog.LoggerOptions{Name: "worker", Output: cmd.ErrOrStderr(), Level: hclog.Warn})

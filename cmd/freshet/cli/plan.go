@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/freshetdev/freshet/lineage"
 	"github.com/freshetdev/freshet/materialize"
 )
 
@@ -31,33 +30,16 @@ every partition up to the newest complete one is a target.`,
   freshet plan -f examples/sales --select 'group:sales' --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req := materialize.Request{Now: time.Now()}
-			var err error
-			if req.From, err = materialize.ParseDay("--from", from); err != nil {
-				return err
-			}
-			if req.To, err = materialize.ParseDay("--to", to); err != nil {
-				return err
-			}
-			if !req.From.IsZero() && !req.To.IsZero() && req.To.Before(req.From) {
-				return fmt.Errorf("--to %s is before --from %s", to, from)
-			}
-			if req.Now, err = parseNow(now); err != nil {
-				return err
-			}
-			p, err := openProject(cmd, &cf)
+			win, err := parseWindow(from, to, now)
 			if err != nil {
 				return err
 			}
-			defer p.store.Close()
-			if req.Selected, err = lineage.Select(p.g, selection); err != nil {
-				return err
-			}
-			cat, err := materialize.LoadCatalog(cmd.Context(), p.store, p.g)
+			engine, st, err := openEngine(cmd, &cf, func() time.Time { return win.now })
 			if err != nil {
 				return err
 			}
-			plan, err := materialize.Compute(p.g, cat.State(), req)
+			defer st.Close()
+			plan, err := engine.Plan(cmd.Context(), materialize.PlanRequest{Selection: selection, From: from, To: to})
 			if err != nil {
 				return err
 			}

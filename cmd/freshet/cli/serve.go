@@ -70,29 +70,14 @@ and handed back for another worker.`,
 				return err
 			}
 			ctx := cmd.Context()
-			// Loaded here for the folder (the catalog's default place) and so
-			// that definition errors print one per line; the engine serves them
-			// and loads them again on reload.
-			defs, assetGraph, err := loadGraph(cmd, cf.path)
-			if err != nil {
-				return err
-			}
-			dir := defs.Dir
-			st, err := openStore(ctx, cf.db, dir, true)
+			engine, st, err := openEngine(cmd, &cf, nil)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			q, err := queueOf(st)
-			if err != nil {
-				return err
-			}
-			engine, err := materialize.OpenEngine(ctx, q, cf.path, defs, assetGraph, nil)
-			if err != nil {
-				return err
-			}
+			q := engine.Store()
 			proj := engine.Project()
-			reportSync(cmd, proj.Sync)
+			dir := proj.Defs.Dir
 
 			w := materialize.NewWorker(q, proj.Graph, proj.Defs.Dir, &materialize.Executors{Connections: proj.Defs.Connections})
 			defer w.Executors.Close()
