@@ -42,6 +42,10 @@ type Options struct {
 	// NoResponseCache turns off the cache of assetGraph responses (see
 	// graphCache), for measuring.
 	NoResponseCache bool
+	// UI serves every path the API does not (the web UI and its client-side
+	// routes). It needs no token: the page asks for one when the API does. Nil:
+	// / says where the API is.
+	UI http.Handler
 }
 
 func (o *Options) defaults() {
@@ -127,13 +131,16 @@ func NewHandler(r *Resolver, opt Options) http.Handler {
 	if opt.Metrics != nil {
 		mux.Handle("/metrics", requireToken(opt.AuthToken, false, opt.Metrics))
 	}
-	// The web UI is not part of this build: / says where the API is.
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, `<!doctype html><title>Freshet</title><h1>Freshet</h1>
+	if opt.UI != nil {
+		mux.Handle("/", opt.UI)
+	} else {
+		mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprint(w, `<!doctype html><title>Freshet</title><h1>Freshet</h1>
 <p>This server speaks GraphQL at <a href="/graphql">/graphql</a> (POST a JSON body; GET for queries).
 <p>Probes: <a href="/healthz">/healthz</a>, <a href="/readyz">/readyz</a>. Metrics: <a href="/metrics">/metrics</a>.`)
-	})
+		})
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
