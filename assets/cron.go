@@ -16,23 +16,23 @@ import (
 //
 // # Daylight saving time
 //
-// Ticks are local wall-clock times in the Cron's location, found by robfig/cron,
-// which behaves as follows (and Cron keeps that behaviour, so the scheduler and the
-// freshness checker agree with robfig about every tick):
+// Ticks are local wall-clock times in the Cron's location. Where clocks change, a
+// Cron does what cron daemons do (Vixie cron, and so what data engineers expect of a
+// nightly job), not what robfig/cron alone would do (skip the day, or run twice):
 //
-//   - A local time that does not exist because clocks go forward is skipped: "30 2 * * *"
-//     in Europe/Berlin has no tick on 2026-03-29 (02:00 CET jumps to 03:00 CEST); the
-//     ticks are 03-28 02:30+01:00 and then 03-30 02:30+02:00. An hourly "0 * * * *"
-//     ticks at 01:00+01:00 then 03:00+02:00, one real hour apart: no hour is lost,
-//     since the 02:00 hour never happens.
-//   - A local time that happens twice because clocks go back ticks twice, once in each
-//     offset: "30 2 * * *" in Europe/Berlin ticks on 2026-10-25 at 02:30+02:00 (00:30
-//     UTC) and again at 02:30+01:00 (01:30 UTC); "0 * * * *" ticks at 02:00+02:00 and
-//     02:00+01:00, one real hour apart.
+//   - An expression with a fixed hour ("30 2 * * *", "0 2-4 * * *", "@daily") is a
+//     job at a time of day, and runs once on every day it names:
+//   - When clocks go forward over its time, it ticks at the instant they change:
+//     "30 2 * * *" in Europe/Berlin ticks on 2026-03-29 at 03:00+02:00 (02:00 CET
+//     jumps to 03:00 CEST, so 02:30 never happens that day).
+//   - When clocks go back over its time, it ticks the first time only: on
+//     2026-10-25 at 02:30+02:00, not again at 02:30+01:00.
+//   - An expression whose hour is "*" ("0 * * * *", "*/15 * * * *") is a job at an
+//     interval, and follows the clock: an hour that does not happen has no tick
+//     (01:00+01:00 then 03:00+02:00, one real hour apart) and an hour that happens
+//     twice ticks in both (02:00+02:00 and 02:00+01:00, one real hour apart).
 //
-// So a daily job placed in the hour that clocks skip or repeat (02:00-03:00 in most
-// of Europe, 01:00-03:00 in the US) misses one day a year and runs twice on another.
-// Crons outside that hour, or in UTC, have neither effect.
+// Crons in UTC, or outside the hours that clocks skip or repeat, see neither rule.
 //
 // # @every
 //
@@ -46,6 +46,11 @@ type Cron struct {
 	loc   *time.Location
 	spec  *cron.SpecSchedule // nil for @every
 	every int64              // @every period in seconds, when spec is nil
+	// timeOfDay says the hour field is not "*": the daylight saving rules for a
+	// job at a time of day apply. wall is spec evaluated in UTC, which has no
+	// daylight saving: it says whether a local wall-clock time matches.
+	timeOfDay bool
+	wall      *cron.SpecSchedule
 }
 
 // ParseCron parses a cron expression to be evaluated in timezone, an IANA name; the
@@ -75,6 +80,10 @@ func ParseCron(expr, timezone string) (*Cron, error) {
 		// "the zone of the time passed to Next"; pin it to ours. s is a fresh value.
 		s.Location = loc
 		c.spec = s
+		c.timeOfDay = s.Hour&starBit == 0
+		wall := *s
+		wall.Location = time.UTC
+		c.wall = &wall
 	case cron.ConstantDelaySchedule:
 		c.every = max(int64(s.Delay/time.Second), 1)
 	default:
@@ -109,11 +118,72 @@ func (c *Cron) Next(after time.Time) time.Time {
 		k := floorDiv64(after.Unix(), c.every) + 1 // Unix() floors, so this is strictly after
 		return time.Unix(k*c.every, 0).In(c.loc)
 	}
-	t := c.spec.Next(after)
+	t := c.specNext(after)
 	if t.IsZero() {
 		return t
 	}
 	return t.In(c.loc)
+}
+
+// starBit is the bit robfig/cron sets in a field written "*" (or "?").
+const starBit = 1 << 63
+
+// specNext is robfig's Next with the daylight saving rules of a job at a time of
+// day (see the type's doc): the first tick strictly after after, or the zero time.
+func (c *Cron) specNext(after time.Time) time.Time {
+	for {
+		t := c.spec.Next(after)
+		if !c.timeOfDay || t.IsZero() {
+			return t
+		}
+		if g, ok := c.skippedTick(after, t); ok {
+			return g
+		}
+		if !repeatedWallTime(t.In(c.loc)) {
+			return t
+		}
+		after = t // its time of day happened already, in the offset before
+	}
+}
+
+// skippedTick returns the first instant in (after, before) at which clocks go
+// forward over a local time the expression names: its tick for that day.
+func (c *Cron) skippedTick(after, before time.Time) (time.Time, bool) {
+	x := after.In(c.loc)
+	for {
+		_, end := x.ZoneBounds()
+		if end.IsZero() || !end.Before(before) {
+			return time.Time{}, false
+		}
+		_, offBefore := x.Zone()
+		_, offAfter := end.Zone()
+		if gap := time.Duration(offAfter-offBefore) * time.Second; gap > 0 {
+			// The local times [wallEnd-gap, wallEnd) did not happen.
+			wallEnd := wallClock(end)
+			if m := c.wall.Next(wallEnd.Add(-gap - time.Second)); !m.IsZero() && m.Before(wallEnd) {
+				return end, true
+			}
+		}
+		x = end
+	}
+}
+
+// repeatedWallTime reports whether t's local time happened already, in the offset
+// before clocks last went back.
+func repeatedWallTime(t time.Time) bool {
+	start, _ := t.ZoneBounds()
+	if start.IsZero() {
+		return false
+	}
+	_, offNow := t.Zone()
+	_, offBefore := start.Add(-time.Nanosecond).Zone()
+	back := time.Duration(offBefore-offNow) * time.Second
+	return back > 0 && t.Sub(start) < back
+}
+
+// wallClock returns t's local date and time of day as the same figures in UTC.
+func wallClock(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
 }
 
 // latestBound is how far back Latest looks: five years, like robfig's forward bound.
@@ -144,7 +214,7 @@ func (c *Cron) Latest(at time.Time) (time.Time, bool) {
 	}
 	// ticksBy reports whether some tick lies in (x, at].
 	ticksBy := func(x time.Time) bool {
-		n := c.spec.Next(x)
+		n := c.specNext(x)
 		return !n.IsZero() && !n.After(at)
 	}
 	var lo time.Time
@@ -159,9 +229,9 @@ func (c *Cron) Latest(at time.Time) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	// The few ticks of a well-chosen window: walk them, keeping ticksBy(lo).
-	t := c.spec.Next(lo)
+	t := c.specNext(lo)
 	for range 8 {
-		n := c.spec.Next(t)
+		n := c.specNext(t)
 		if n.IsZero() || n.After(at) {
 			return t.In(c.loc), true
 		}
@@ -177,7 +247,7 @@ func (c *Cron) Latest(at time.Time) (time.Time, bool) {
 			hi = mid
 		}
 	}
-	return c.spec.Next(lo).In(c.loc), true
+	return c.specNext(lo).In(c.loc), true
 }
 
 // Between returns the ticks in (after, upTo], oldest first, at most limit of them (the

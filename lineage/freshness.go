@@ -77,11 +77,10 @@ type Freshness struct {
 // FAIL while it lasted). Before the first partition is complete at a tick, the status
 // is UNKNOWN. An unpartitioned asset passes when its last materialization is at or
 // after the tick before t, so one success per period between ticks; if no tick before t
-// lies within five years, any success passes. The two ticks that robfig gives a local
-// time repeated when clocks go back count as one deadline, so the second does not
-// demand a second success within the hour; the tick skipped when clocks go forward
-// simply does not happen, and the day's check waits for the next tick (see
-// assets.Cron).
+// lies within five years, any success passes. Where clocks change, the ticks are
+// assets.Cron's: a deadline at a time of day is due once every day (at the instant
+// clocks jump when its time does not happen, at the first of two when it happens
+// twice), and an hourly one every real hour.
 func EvaluateFreshness(a *assets.Asset, in FreshnessInput, now time.Time) Freshness {
 	if a == nil || a.Freshness == nil {
 		return Freshness{Status: FreshnessUnknown, Reason: "no freshness policy"}
@@ -216,11 +215,6 @@ func evaluateDeadline(a *assets.Asset, in FreshnessInput, now time.Time) Freshne
 	// Unpartitioned: one success in the period (prev, t] (or after it) meets the tick.
 	f.DataTime = in.LastMaterializedAt
 	prev, hasPrev := c.Latest(t.Add(-time.Nanosecond))
-	if hasPrev && sameWallClock(prev, t) {
-		// The first of the two ticks of a local time repeated when clocks go back: both
-		// stand for one deadline, so the period starts before the first.
-		prev, hasPrev = c.Latest(prev.Add(-time.Nanosecond))
-	}
 	last := in.LastMaterializedAt
 	switch {
 	case !last.IsZero() && (!hasPrev || !last.Before(prev)):
@@ -265,14 +259,6 @@ func anyMaterialized(in FreshnessInput) bool {
 		}
 	}
 	return false
-}
-
-// sameWallClock reports whether a and b read the same local date and time in their
-// (common) location.
-func sameWallClock(a, b time.Time) bool {
-	ay, am, ad := a.Date()
-	by, bm, bd := b.Date()
-	return ay == by && am == bm && ad == bd && a.Hour() == b.Hour() && a.Minute() == b.Minute() && a.Second() == b.Second()
 }
 
 // successVerb is what a success of a is called: sources are observed, not built.
