@@ -12,10 +12,15 @@
 // partition (a plan of nothing, kept by the engine while the state stands
 // still), the freshness of every asset, the partitions in flight, and, through
 // per-request loaders (dataloadgen), the steps of a page of runs, the records
-// of many partitions and the pages of events of many assets and partitions. The responses of queries made only of assetGraph
-// fields are kept while the definitions, the catalog, the partitions in flight
-// and the minute are unchanged (response_cache.go): every open UI polls that
-// query, and it is the most costly to marshal.
+// of many partitions and the pages of events of many assets and partitions. The
+// API objects of the graph's assets and edges are built once per graph
+// (Resolver.objectsOf), and every asset's status counts once per request
+// (view.assetStatuses). An assetGraph field selecting only plain data of the
+// graph is written straight to JSON (graph_json.go): gqlgen's execution, object
+// by object and field by field, cost fifty times more for a large graph. The
+// responses of queries made only of assetGraph fields are kept while the
+// definitions, the catalog, the partitions in flight and the minute are
+// unchanged (response_cache.go): every open UI polls that query.
 //
 // # Transports and limits
 //

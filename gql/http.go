@@ -42,6 +42,9 @@ type Options struct {
 	// NoResponseCache turns off the cache of assetGraph responses (see
 	// graphCache), for measuring.
 	NoResponseCache bool
+	// gqlgenAssetGraph leaves every assetGraph field to gqlgen's generated
+	// code (see writeAssetGraph), for the tests that compare the two.
+	gqlgenAssetGraph bool
 	// UI serves every path the API does not (the web UI and its client-side
 	// routes). It needs no token: the page asks for one when the API does. Nil:
 	// / says where the API is.
@@ -94,6 +97,9 @@ func NewHandler(r *Resolver, opt Options) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if !opt.NoResponseCache {
 		srv.AroundResponses((&graphCache{}).around)
+	}
+	if !opt.gqlgenAssetGraph {
+		srv.AroundRootFields(r.writeAssetGraph)
 	}
 	srv.Use(depthLimit{max: opt.MaxDepth})
 	srv.Use(mutationsOverPOST{})

@@ -54,32 +54,20 @@ func (a *Asset) Tags() []string      { return nonNil(a.def.Tags) }
 func (a *Asset) CodeVersion() string { return a.def.CodeVersion }
 func (a *Asset) IsSource() bool      { return a.def.IsSource() }
 
-// Status counts the asset's partitions by status, from the statuses the request
-// reads (computed once for every asset). A method of the model, not a resolver:
-// gqlgen runs resolvers each in a goroutine of its own, which for the status of
-// every node of a large graph costs more than the counting.
+// Status counts the asset's partitions by status, from the table the request
+// computes once for every asset (view.assetStatuses). A method of the model, not
+// a resolver: gqlgen runs resolvers each in a goroutine of its own, which for
+// the status of every node of a large graph costs more than the counting.
 func (a *Asset) Status(ctx context.Context) (*AssetStatus, error) {
 	v := viewFrom(ctx)
 	if v == nil {
 		return nil, errors.New("asset status: the request has no catalog view (serve the API with NewHandler)")
 	}
-	if _, err := v.statuses(ctx); err != nil {
-		return nil, err
-	}
-	flight, err := v.inFlight(ctx)
+	table, err := v.assetStatuses(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s := v.summaries[a.idx]
-	out := &AssetStatus{Fresh: s.Fresh, Stale: s.Stale, Missing: s.Missing, Failed: s.Failed, Total: s.Total}
-	for _, st := range flight[a.idx] {
-		if st == store.StepRunning {
-			out.Running++
-		} else {
-			out.Queued++
-		}
-	}
-	return out, nil
+	return &table[a.idx], nil
 }
 
 // ComputeKind names how the asset is built: command, sql, http, go, or none.

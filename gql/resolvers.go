@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/google/uuid"
@@ -77,16 +78,19 @@ func (r *queryResolver) AssetGraph(ctx context.Context, selection *string) (*Ass
 	if err != nil {
 		return nil, err
 	}
+	all := r.objectsOf(g)
+	if !slices.Contains(selected, false) {
+		return &AssetGraph{Nodes: all.nodes, Edges: all.edges}, nil
+	}
 	out := &AssetGraph{Nodes: []*Asset{}, Edges: []*AssetEdge{}}
-	for a := range g.Len() {
+	for a, n := range all.nodes {
 		if selected[a] {
-			out.Nodes = append(out.Nodes, &Asset{idx: a, def: g.Asset(a)})
+			out.Nodes = append(out.Nodes, n)
 		}
 	}
-	for id := range g.NumEdges() {
-		e := g.Edge(id)
-		if selected[e.From] && selected[e.To] {
-			out.Edges = append(out.Edges, &AssetEdge{From: string(g.Asset(e.From).Key), To: string(g.Asset(e.To).Key), Mapping: mappingText(e)})
+	for id, e := range all.edges {
+		if ge := g.Edge(id); selected[ge.From] && selected[ge.To] {
+			out.Edges = append(out.Edges, e)
 		}
 	}
 	return out, nil
@@ -433,19 +437,7 @@ func (r *mutationResolver) ReloadDefinitions(ctx context.Context) (*DefinitionsI
 // ---- Asset ----
 
 func (r *assetResolver) PartitionsDef(ctx context.Context, obj *Asset) (*PartitionsDef, error) {
-	parts := obj.def.Partitions
-	if parts == nil {
-		return nil, nil
-	}
-	spec := parts.Spec()
-	n := parts.Count(r.Engine.Now())
-	out := &PartitionsDef{Granularity: spec.Granularity.String(), Start: spec.Start, End: stringOrNil(spec.End),
-		Timezone: parts.Location().String(), EndOffset: spec.EndOffset, Count: n}
-	if n > 0 {
-		first, last := parts.Key(0), parts.Key(n-1)
-		out.FirstKey, out.LastKey = &first, &last
-	}
-	return out, nil
+	return partitionsDefOf(obj.def, r.Engine.Now()), nil
 }
 
 // neighbours lists the assets obj is built from (upstream) or that are built

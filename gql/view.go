@@ -37,6 +37,10 @@ type view struct {
 	flight     map[int]map[int]store.StepStatus // graph node → partition index → status of the step holding it
 	flightErr  error
 
+	statusTableOnce sync.Once
+	statusTable     []AssetStatus // by graph node
+	statusTableErr  error
+
 	freshOnce sync.Once
 	fresh     map[int]materialize.AssetFreshness // by graph node
 	freshErr  error
@@ -227,4 +231,37 @@ func (v *view) inFlight(ctx context.Context) (map[int]map[int]store.StepStatus, 
 		}
 	})
 	return v.flight, v.flightErr
+}
+
+// assetStatuses returns the status field of every asset of the request's graph,
+// by graph node: the counts of the statuses (kept by the engine per plan) with
+// the partitions in flight, computed once for the request. Its entries are
+// shared by the request's objects and must not be changed.
+func (v *view) assetStatuses(ctx context.Context) ([]AssetStatus, error) {
+	v.statusTableOnce.Do(func() {
+		if _, err := v.statuses(ctx); err != nil {
+			v.statusTableErr = err
+			return
+		}
+		flight, err := v.inFlight(ctx)
+		if err != nil {
+			v.statusTableErr = err
+			return
+		}
+		table := make([]AssetStatus, len(v.summaries))
+		for a, s := range v.summaries {
+			table[a] = AssetStatus{Fresh: s.Fresh, Stale: s.Stale, Missing: s.Missing, Failed: s.Failed, Total: s.Total}
+		}
+		for a, held := range flight {
+			for _, st := range held {
+				if st == store.StepRunning {
+					table[a].Running++
+				} else {
+					table[a].Queued++
+				}
+			}
+		}
+		v.statusTable = table
+	})
+	return v.statusTable, v.statusTableErr
 }
