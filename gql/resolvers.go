@@ -328,7 +328,7 @@ func (r *mutationResolver) LaunchBackfill(ctx context.Context, input BackfillInp
 		}
 		req.MaxParallel = *input.MaxParallel
 	}
-	b, err := r.Engine.LaunchBackfill(ctx, req)
+	b, _, err := r.Engine.LaunchBackfill(ctx, req)
 	if err != nil {
 		return nil, err
 	}

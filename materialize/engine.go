@@ -348,25 +348,26 @@ type BackfillRequest struct {
 	MaxParallel int                // 0 means 4
 }
 
-// LaunchBackfill plans a backfill and records it with its run. A backfill with
-// nothing to build is recorded too (it is done at once), so that asking for one
-// always leaves a trace of what was found.
-func (e *Engine) LaunchBackfill(ctx context.Context, req BackfillRequest) (*store.Backfill, error) {
+// LaunchBackfill plans a backfill and records it with its run; it returns the
+// plan too, which says what is blocked. A backfill with nothing to build is
+// recorded too (it is done at once), so that asking for one always leaves a
+// trace of what was found.
+func (e *Engine) LaunchBackfill(ctx context.Context, req BackfillRequest) (*store.Backfill, *Plan, error) {
 	if req.Mode == "" {
 		req.Mode = store.BackfillMissingAndStale
 	}
 	if req.Mode != store.BackfillMissingAndStale && req.Mode != store.BackfillAll {
-		return nil, fmt.Errorf("backfill mode %q: want missing_and_stale or all", req.Mode)
+		return nil, nil, fmt.Errorf("backfill mode %q: want missing_and_stale or all", req.Mode)
 	}
 	if req.MaxParallel == 0 {
 		req.MaxParallel = 4
 	}
 	if req.MaxParallel < 0 {
-		return nil, fmt.Errorf("backfill maxParallel %d: must be 1 or more", req.MaxParallel)
+		return nil, nil, fmt.Errorf("backfill maxParallel %d: must be 1 or more", req.MaxParallel)
 	}
 	plan, err := e.Plan(ctx, req.PlanRequest)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sel := req.Selection
 	if sel == "" {
@@ -381,12 +382,12 @@ func (e *Engine) LaunchBackfill(ctx context.Context, req BackfillRequest) (*stor
 		ID: id, Selection: sel, From: req.From, To: req.To, Mode: req.Mode, MaxParallel: req.MaxParallel, Run: run,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("record the backfill: %w", err)
+		return nil, nil, fmt.Errorf("record the backfill: %w", err)
 	}
 	if len(run.Steps) > 0 {
 		e.Metrics.runLaunched(store.TriggerBackfill)
 	}
-	return b, nil
+	return b, plan, nil
 }
 
 // Retry launches the request of run id again, as a new run whose parent it is:

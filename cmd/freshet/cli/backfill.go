@@ -6,11 +6,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
 
-	"github.com/freshetdev/freshet/lineage"
+	"github.com/freshetdev/freshet/assets"
+	"github.com/freshetdev/freshet/graph"
 	"github.com/freshetdev/freshet/materialize"
 	"github.com/freshetdev/freshet/store"
 )
@@ -54,44 +54,41 @@ func newBackfillStartCmd() *cobra.Command {
 			if maxParallel < 1 || parallel < 1 {
 				return fmt.Errorf("--max-parallel and --parallel must be 1 or more")
 			}
-			p, q, err := openQueue(cmd, &cf)
+			engine, st, err := openEngine(cmd, &cf, func() time.Time { return win.now })
 			if err != nil {
 				return err
 			}
-			defer p.store.Close()
-			req := materialize.Request{From: win.from, To: win.to, Now: win.now}
-			if req.Selected, err = lineage.Select(p.g, selection); err != nil {
-				return err
-			}
-			cat, err := materialize.LoadCatalog(cmd.Context(), p.store, p.g)
-			if err != nil {
-				return err
-			}
-			plan, err := materialize.Compute(p.g, cat.State(), req)
-			if err != nil {
-				return err
-			}
-			id := uuid.New()
-			run := plan.NewRun(materialize.RunOptions{
-				Trigger: store.TriggerBackfill, Selection: selection, From: from, To: to,
-				Force: bmode == store.BackfillAll, MaxParallel: maxParallel, BackfillID: id, PlannedSeq: cat.State().Seq,
+			defer st.Close()
+			b, plan, err := engine.LaunchBackfill(cmd.Context(), materialize.BackfillRequest{
+				PlanRequest: materialize.PlanRequest{Selection: selection, From: from, To: to},
+				Mode:        bmode, MaxParallel: maxParallel,
 			})
 			out := cmd.OutOrStdout()
-			writeBlocked(out, plan)
-			b, err := q.CreateBackfill(cmd.Context(), store.NewBackfill{
-				ID: id, Selection: selection, From: from, To: to, Mode: bmode, MaxParallel: maxParallel, Run: run,
-			})
-			if err != nil {
-				return fmt.Errorf("record the backfill: %w", err)
+			if plan != nil {
+				writeBlocked(out, plan)
 			}
-			fmt.Fprintf(out, "backfill %s: %s to build in %s\n", b.ID, pluralize(b.Targeted, "partition"), pluralize(len(run.Steps), "step"))
-			if len(run.Steps) == 0 || detach {
-				if detach && len(run.Steps) > 0 {
+			if err != nil {
+				return err
+			}
+			steps := 0
+			for _, id := range b.RunIDs {
+				run, err := engine.Store().GetRun(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				for _, n := range run.Counts {
+					steps += n
+				}
+			}
+			fmt.Fprintf(out, "backfill %s: %s to build in %s\n", b.ID, pluralize(b.Targeted, "partition"), pluralize(steps, "step"))
+			if steps == 0 || detach {
+				if detach && steps > 0 {
 					fmt.Fprintf(out, "workers will run it; follow it with: freshet backfill status %s\n", b.ID)
 				}
 				return nil
 			}
-			return workBackfill(cmd, q, p, b, parallel)
+			p := engine.Project()
+			return workBackfill(cmd, engine.Store(), p.Graph, p.Defs, b, parallel)
 		},
 	}
 	cf.register(cmd)
@@ -107,9 +104,9 @@ func newBackfillStartCmd() *cobra.Command {
 }
 
 // workBackfill works a backfill's runs in this process, one after the other.
-func workBackfill(cmd *cobra.Command, q materialize.QueueStore, p *project, b *store.Backfill, parallel int) error {
+func workBackfill(cmd *cobra.Command, q materialize.QueueStore, g *graph.Graph, defs *assets.Definitions, b *store.Backfill, parallel int) error {
 	out := cmd.OutOrStdout()
-	w := materialize.NewWorker(q, p.g, p.defs.Dir, &materialize.Executors{Connections: p.defs.Connections})
+	w := materialize.NewWorker(q, g, defs.Dir, &materialize.Executors{Connections: defs.Connections})
 	defer w.Executors.Close()
 	w.Parallel = parallel
 	w.Logger = hclog.New(&hclog.LoggerOptions{Name: "worker", Output: cmd.ErrOrStderr(), Level: hclog.Warn})
@@ -241,7 +238,7 @@ func newBackfillResumeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return workBackfill(cmd, q, p, b, parallel)
+			return workBackfill(cmd, q, p.g, p.defs, b, parallel)
 		},
 	}
 	cf.register(cmd)
