@@ -19,6 +19,7 @@ import (
 
 	"github.com/freshetdev/freshet/gql"
 	"github.com/freshetdev/freshet/materialize"
+	"github.com/freshetdev/freshet/ui"
 )
 
 // authTokenEnv names the environment variable that sets --auth-token.
@@ -102,6 +103,7 @@ and handed back for another worker.`,
 				AuthToken:       token,
 				NoIntrospection: noIntrospection,
 				Metrics:         promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+				UI:              ui.Handler(),
 				Ready: func(ctx context.Context) error {
 					_, _, err := st.SchemaVersion(ctx)
 					return err
