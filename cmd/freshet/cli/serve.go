@@ -41,9 +41,9 @@ func newServeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the GraphQL API over the catalog and run steps",
-		Long: `Serve loads the definitions, syncs them into the catalog and serves the GraphQL
-API at /graphql (POST with a JSON body; GET for queries only), with /healthz,
-/readyz and /metrics. It also runs --parallel steps at a time, like 'freshet
+		Long: `Serve loads the definitions, syncs them into the catalog and serves the web UI
+at /, the GraphQL API at /graphql (POST with a JSON body; GET for queries only),
+/healthz, /readyz and /metrics. It also runs --parallel steps at a time, like 'freshet
 worker', so a run launched through the API (materializeStale, launchBackfill)
 progresses without any other process.
 
