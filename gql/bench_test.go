@@ -2,6 +2,7 @@ package gql_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -66,19 +67,10 @@ func benchServer(b *testing.B, defs string, events func(*assets.Definitions) []s
 	return gql.NewHandler(&gql.Resolver{Engine: e}, opt)
 }
 
-// post runs one GraphQL query in process (the server's time, no network) and
-// fails on any error.
+// post runs one GraphQL query as postJSON does and returns the response size.
 func post(b *testing.B, h http.Handler, query string) int {
 	b.Helper()
-	body := `{"query":` + strconv.Quote(query) + `}`
-	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != 200 || strings.Contains(rec.Body.String(), `"errors"`) {
-		b.Fatalf("query: %d %s", rec.Code, rec.Body.String()[:min(rec.Body.Len(), 500)])
-	}
-	return rec.Body.Len()
+	return len(postJSON(b, h, query))
 }
 
 // BenchmarkAssetGraph measures the server time of the UI's graph query (every
@@ -225,4 +217,61 @@ func BenchmarkAssetDetailLoad(b *testing.B) {
 		b.ReportMetric(float64(len(latencies))/float64(seconds), "req/s")
 		b.ReportMetric(float64(errors), "errors")
 	})
+}
+
+// BenchmarkPlanPreview measures the server time and the response size of the
+// "Materialize stale" preview of a whole catalog that was never materialized:
+// 1,000 daily assets (50 pipelines of 20) since 2026-01-01, one step per
+// partition. The UI asks for the plan's summary; the steps themselves are the
+// content of `freshet plan --json`.
+func BenchmarkPlanPreview(b *testing.B) {
+	const pipelines, length = 50, 20
+	var defs strings.Builder
+	defs.WriteString("assets:\n")
+	for p := range pipelines {
+		for i := range length {
+			fmt.Fprintf(&defs, "  - key: p%02d/a%02d\n    partitions: {daily: {start: 2026-01-01}}\n    compute: {command: [\"true\"]}\n", p, i)
+			if i > 0 {
+				fmt.Fprintf(&defs, "    deps: [p%02d/a%02d]\n", p, i-1)
+			}
+		}
+	}
+	h := benchServer(b, defs.String(), func(*assets.Definitions) []store.Event { return nil })
+	var steps struct {
+		Data struct {
+			Plan struct{ Summary struct{ Steps int } }
+		}
+	}
+	resp := postJSON(b, h, `{ plan { summary { steps } } }`)
+	if err := json.Unmarshal(resp, &steps); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct{ name, query string }{
+		{"summary", `{ plan { summary { steps partitions blockedPartitions
+			assets { asset steps partitions firstPartition lastPartition statuses { name count } causes { name count } examples }
+			blocked { asset reason partitions firstPartition lastPartition } } } }`},
+		{"steps", `{ plan { steps { asset partitions status causes { kind asset partition } } blocked { asset partition reason } } }`},
+	} {
+		n := post(b, h, c.query)
+		b.Run(fmt.Sprintf("assets=%d/steps=%d/%s", pipelines*length, steps.Data.Plan.Summary.Steps, c.name), func(b *testing.B) {
+			for b.Loop() {
+				post(b, h, c.query)
+			}
+			b.ReportMetric(float64(n)/1e6, "MB/response")
+		})
+	}
+}
+
+// postJSON runs one GraphQL query in process (the server's time, no network),
+// fails on any error and returns the response body.
+func postJSON(b *testing.B, h http.Handler, query string) []byte {
+	b.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(`{"query":`+strconv.Quote(query)+`}`))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 || strings.Contains(rec.Body.String(), `"errors"`) {
+		b.Fatalf("query: %d %s", rec.Code, rec.Body.String()[:min(rec.Body.Len(), 500)])
+	}
+	return rec.Body.Bytes()
 }

@@ -100,6 +100,14 @@ type ComplexityRoot struct {
 		To          func(childComplexity int) int
 	}
 
+	BlockedGroup struct {
+		Asset          func(childComplexity int) int
+		FirstPartition func(childComplexity int) int
+		LastPartition  func(childComplexity int) int
+		Partitions     func(childComplexity int) int
+		Reason         func(childComplexity int) int
+	}
+
 	BlockedPartition struct {
 		Asset     func(childComplexity int) int
 		Partition func(childComplexity int) int
@@ -209,6 +217,11 @@ type ComplexityRoot struct {
 		RetryRun              func(childComplexity int, id string, failedOnly *bool) int
 	}
 
+	NamedCount struct {
+		Count func(childComplexity int) int
+		Name  func(childComplexity int) int
+	}
+
 	Partition struct {
 		Causes                func(childComplexity int) int
 		DataVersion           func(childComplexity int) int
@@ -240,6 +253,18 @@ type ComplexityRoot struct {
 	Plan struct {
 		Blocked func(childComplexity int) int
 		Steps   func(childComplexity int) int
+		Summary func(childComplexity int) int
+	}
+
+	PlanAssetSummary struct {
+		Asset          func(childComplexity int) int
+		Causes         func(childComplexity int) int
+		Examples       func(childComplexity int) int
+		FirstPartition func(childComplexity int) int
+		LastPartition  func(childComplexity int) int
+		Partitions     func(childComplexity int) int
+		Statuses       func(childComplexity int) int
+		Steps          func(childComplexity int) int
 	}
 
 	PlanStep struct {
@@ -247,6 +272,14 @@ type ComplexityRoot struct {
 		Causes     func(childComplexity int) int
 		Partitions func(childComplexity int) int
 		Status     func(childComplexity int) int
+	}
+
+	PlanSummary struct {
+		Assets            func(childComplexity int) int
+		Blocked           func(childComplexity int) int
+		BlockedPartitions func(childComplexity int) int
+		Partitions        func(childComplexity int) int
+		Steps             func(childComplexity int) int
 	}
 
 	Query struct {
@@ -700,6 +733,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Backfill.To(childComplexity), true
+
+	case "BlockedGroup.asset":
+		if e.ComplexityRoot.BlockedGroup.Asset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BlockedGroup.Asset(childComplexity), true
+	case "BlockedGroup.firstPartition":
+		if e.ComplexityRoot.BlockedGroup.FirstPartition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BlockedGroup.FirstPartition(childComplexity), true
+	case "BlockedGroup.lastPartition":
+		if e.ComplexityRoot.BlockedGroup.LastPartition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BlockedGroup.LastPartition(childComplexity), true
+	case "BlockedGroup.partitions":
+		if e.ComplexityRoot.BlockedGroup.Partitions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BlockedGroup.Partitions(childComplexity), true
+	case "BlockedGroup.reason":
+		if e.ComplexityRoot.BlockedGroup.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BlockedGroup.Reason(childComplexity), true
 
 	case "BlockedPartition.asset":
 		if e.ComplexityRoot.BlockedPartition.Asset == nil {
@@ -1157,6 +1221,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.RetryRun(childComplexity, args["id"].(string), args["failedOnly"].(*bool)), true
 
+	case "NamedCount.count":
+		if e.ComplexityRoot.NamedCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NamedCount.Count(childComplexity), true
+	case "NamedCount.name":
+		if e.ComplexityRoot.NamedCount.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NamedCount.Name(childComplexity), true
+
 	case "Partition.causes":
 		if e.ComplexityRoot.Partition.Causes == nil {
 			break
@@ -1291,6 +1368,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Plan.Steps(childComplexity), true
+	case "Plan.summary":
+		if e.ComplexityRoot.Plan.Summary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.Summary(childComplexity), true
+
+	case "PlanAssetSummary.asset":
+		if e.ComplexityRoot.PlanAssetSummary.Asset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanAssetSummary.Asset(childComplexity), true
+	case "PlanAssetSummary.causes":
+		if e.ComplexityRoot.PlanAssetSummary.Causes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanAssetSummary.Causes(childComplexity), true
+	case "PlanAssetSummary.examples":
+		if e.ComplexityRoot.PlanAssetSummary.Examples == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanAssetSummary.Examples(childComplexity), true
+	case "PlanAssetSummary.firstPartition":
+		if e.ComplexityRoot.PlanAssetSummary.FirstPartition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanAssetSummary.FirstPartition(childComplexity), true
+	case "PlanAssetSummary.lastPartition":
+		if e.ComplexityRoot.PlanAssetSummary.LastPartition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanAssetSummary.LastPartition(childComplexity), true
+	case "PlanAssetSummary.partitions":
+		if e.ComplexityRoot.PlanAssetSummary.Partitions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanAssetSummary.Partitions(childComplexity), true
+	case "PlanAssetSummary.statuses":
+		if e.ComplexityRoot.PlanAssetSummary.Statuses == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanAssetSummary.Statuses(childComplexity), true
+	case "PlanAssetSummary.steps":
+		if e.ComplexityRoot.PlanAssetSummary.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanAssetSummary.Steps(childComplexity), true
 
 	case "PlanStep.asset":
 		if e.ComplexityRoot.PlanStep.Asset == nil {
@@ -1316,6 +1448,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PlanStep.Status(childComplexity), true
+
+	case "PlanSummary.assets":
+		if e.ComplexityRoot.PlanSummary.Assets == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanSummary.Assets(childComplexity), true
+	case "PlanSummary.blocked":
+		if e.ComplexityRoot.PlanSummary.Blocked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanSummary.Blocked(childComplexity), true
+	case "PlanSummary.blockedPartitions":
+		if e.ComplexityRoot.PlanSummary.BlockedPartitions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanSummary.BlockedPartitions(childComplexity), true
+	case "PlanSummary.partitions":
+		if e.ComplexityRoot.PlanSummary.Partitions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanSummary.Partitions(childComplexity), true
+	case "PlanSummary.steps":
+		if e.ComplexityRoot.PlanSummary.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanSummary.Steps(childComplexity), true
 
 	case "Query.asset":
 		if e.ComplexityRoot.Query.Asset == nil {
@@ -2023,6 +2186,22 @@ func (ec *executionContext) childFields_Backfill(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type Backfill", field.Name)
 }
 
+func (ec *executionContext) childFields_BlockedGroup(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "asset":
+		return ec.fieldContext_BlockedGroup_asset(ctx, field)
+	case "reason":
+		return ec.fieldContext_BlockedGroup_reason(ctx, field)
+	case "partitions":
+		return ec.fieldContext_BlockedGroup_partitions(ctx, field)
+	case "firstPartition":
+		return ec.fieldContext_BlockedGroup_firstPartition(ctx, field)
+	case "lastPartition":
+		return ec.fieldContext_BlockedGroup_lastPartition(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BlockedGroup", field.Name)
+}
+
 func (ec *executionContext) childFields_BlockedPartition(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "asset":
@@ -2217,6 +2396,16 @@ func (ec *executionContext) childFields_MaterializationEvent(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type MaterializationEvent", field.Name)
 }
 
+func (ec *executionContext) childFields_NamedCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_NamedCount_name(ctx, field)
+	case "count":
+		return ec.fieldContext_NamedCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NamedCount", field.Name)
+}
+
 func (ec *executionContext) childFields_Partition(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "key":
@@ -2279,8 +2468,32 @@ func (ec *executionContext) childFields_Plan(ctx context.Context, field graphql.
 		return ec.fieldContext_Plan_steps(ctx, field)
 	case "blocked":
 		return ec.fieldContext_Plan_blocked(ctx, field)
+	case "summary":
+		return ec.fieldContext_Plan_summary(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Plan", field.Name)
+}
+
+func (ec *executionContext) childFields_PlanAssetSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "asset":
+		return ec.fieldContext_PlanAssetSummary_asset(ctx, field)
+	case "steps":
+		return ec.fieldContext_PlanAssetSummary_steps(ctx, field)
+	case "partitions":
+		return ec.fieldContext_PlanAssetSummary_partitions(ctx, field)
+	case "firstPartition":
+		return ec.fieldContext_PlanAssetSummary_firstPartition(ctx, field)
+	case "lastPartition":
+		return ec.fieldContext_PlanAssetSummary_lastPartition(ctx, field)
+	case "statuses":
+		return ec.fieldContext_PlanAssetSummary_statuses(ctx, field)
+	case "causes":
+		return ec.fieldContext_PlanAssetSummary_causes(ctx, field)
+	case "examples":
+		return ec.fieldContext_PlanAssetSummary_examples(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PlanAssetSummary", field.Name)
 }
 
 func (ec *executionContext) childFields_PlanStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2295,6 +2508,22 @@ func (ec *executionContext) childFields_PlanStep(ctx context.Context, field grap
 		return ec.fieldContext_PlanStep_causes(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PlanStep", field.Name)
+}
+
+func (ec *executionContext) childFields_PlanSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "steps":
+		return ec.fieldContext_PlanSummary_steps(ctx, field)
+	case "partitions":
+		return ec.fieldContext_PlanSummary_partitions(ctx, field)
+	case "blockedPartitions":
+		return ec.fieldContext_PlanSummary_blockedPartitions(ctx, field)
+	case "assets":
+		return ec.fieldContext_PlanSummary_assets(ctx, field)
+	case "blocked":
+		return ec.fieldContext_PlanSummary_blocked(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PlanSummary", field.Name)
 }
 
 func (ec *executionContext) childFields_Run(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4291,6 +4520,121 @@ func (ec *executionContext) fieldContext_Backfill_runIds(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Backfill", field, true, false, "ID")
 }
 
+func (ec *executionContext) _BlockedGroup_asset(ctx context.Context, field graphql.CollectedField, obj *BlockedGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BlockedGroup_asset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Asset, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BlockedGroup_asset(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BlockedGroup", field, false, false, "String")
+}
+
+func (ec *executionContext) _BlockedGroup_reason(ctx context.Context, field graphql.CollectedField, obj *BlockedGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BlockedGroup_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BlockedGroup_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BlockedGroup", field, false, false, "String")
+}
+
+func (ec *executionContext) _BlockedGroup_partitions(ctx context.Context, field graphql.CollectedField, obj *BlockedGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BlockedGroup_partitions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Partitions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BlockedGroup_partitions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BlockedGroup", field, false, false, "Int")
+}
+
+func (ec *executionContext) _BlockedGroup_firstPartition(ctx context.Context, field graphql.CollectedField, obj *BlockedGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BlockedGroup_firstPartition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstPartition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BlockedGroup_firstPartition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BlockedGroup", field, false, false, "String")
+}
+
+func (ec *executionContext) _BlockedGroup_lastPartition(ctx context.Context, field graphql.CollectedField, obj *BlockedGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BlockedGroup_lastPartition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastPartition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BlockedGroup_lastPartition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BlockedGroup", field, false, false, "String")
+}
+
 func (ec *executionContext) _BlockedPartition_asset(ctx context.Context, field graphql.CollectedField, obj *BlockedPartition) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6063,6 +6407,52 @@ func (ec *executionContext) fieldContext_Mutation_reloadDefinitions(_ context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _NamedCount_name(ctx context.Context, field graphql.CollectedField, obj *NamedCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NamedCount_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NamedCount_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NamedCount", field, false, false, "String")
+}
+
+func (ec *executionContext) _NamedCount_count(ctx context.Context, field graphql.CollectedField, obj *NamedCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NamedCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NamedCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NamedCount", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Partition_key(ctx context.Context, field graphql.CollectedField, obj *Partition) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6548,7 +6938,7 @@ func (ec *executionContext) _Plan_steps(ctx context.Context, field graphql.Colle
 			return ec.fieldContext_Plan_steps(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Steps, nil
+			return obj.Steps(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*PlanStep) graphql.Marshaler {
@@ -6562,7 +6952,7 @@ func (ec *executionContext) fieldContext_Plan_steps(_ context.Context, field gra
 	fc = &graphql.FieldContext{
 		Object:     "Plan",
 		Field:      field,
-		IsMethod:   false,
+		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PlanStep(ctx, field)
@@ -6580,7 +6970,7 @@ func (ec *executionContext) _Plan_blocked(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Plan_blocked(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Blocked, nil
+			return obj.Blocked(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*BlockedPartition) graphql.Marshaler {
@@ -6594,13 +6984,247 @@ func (ec *executionContext) fieldContext_Plan_blocked(_ context.Context, field g
 	fc = &graphql.FieldContext{
 		Object:     "Plan",
 		Field:      field,
-		IsMethod:   false,
+		IsMethod:   true,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_BlockedPartition(ctx, field)
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Plan_summary(ctx context.Context, field graphql.CollectedField, obj *Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_summary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Summary(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PlanSummary) graphql.Marshaler {
+			return ec.marshalNPlanSummary2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐPlanSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_summary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Plan",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PlanSummary(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PlanAssetSummary_asset(ctx context.Context, field graphql.CollectedField, obj *PlanAssetSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlanAssetSummary_asset(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Asset, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlanAssetSummary_asset(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlanAssetSummary", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlanAssetSummary_steps(ctx context.Context, field graphql.CollectedField, obj *PlanAssetSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlanAssetSummary_steps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Steps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlanAssetSummary_steps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlanAssetSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PlanAssetSummary_partitions(ctx context.Context, field graphql.CollectedField, obj *PlanAssetSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlanAssetSummary_partitions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Partitions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlanAssetSummary_partitions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlanAssetSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PlanAssetSummary_firstPartition(ctx context.Context, field graphql.CollectedField, obj *PlanAssetSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlanAssetSummary_firstPartition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstPartition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlanAssetSummary_firstPartition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlanAssetSummary", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlanAssetSummary_lastPartition(ctx context.Context, field graphql.CollectedField, obj *PlanAssetSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlanAssetSummary_lastPartition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastPartition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlanAssetSummary_lastPartition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlanAssetSummary", field, false, false, "String")
+}
+
+func (ec *executionContext) _PlanAssetSummary_statuses(ctx context.Context, field graphql.CollectedField, obj *PlanAssetSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlanAssetSummary_statuses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Statuses, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*NamedCount) graphql.Marshaler {
+			return ec.marshalNNamedCount2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐNamedCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlanAssetSummary_statuses(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PlanAssetSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NamedCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PlanAssetSummary_causes(ctx context.Context, field graphql.CollectedField, obj *PlanAssetSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlanAssetSummary_causes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Causes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*NamedCount) graphql.Marshaler {
+			return ec.marshalNNamedCount2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐNamedCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlanAssetSummary_causes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PlanAssetSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NamedCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PlanAssetSummary_examples(ctx context.Context, field graphql.CollectedField, obj *PlanAssetSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlanAssetSummary_examples(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Examples, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlanAssetSummary_examples(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlanAssetSummary", field, false, false, "String")
 }
 
 func (ec *executionContext) _PlanStep_asset(ctx context.Context, field graphql.CollectedField, obj *PlanStep) (ret graphql.Marshaler) {
@@ -6699,6 +7323,139 @@ func (ec *executionContext) fieldContext_PlanStep_causes(_ context.Context, fiel
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Cause(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PlanSummary_steps(ctx context.Context, field graphql.CollectedField, obj *PlanSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlanSummary_steps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Steps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlanSummary_steps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlanSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PlanSummary_partitions(ctx context.Context, field graphql.CollectedField, obj *PlanSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlanSummary_partitions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Partitions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlanSummary_partitions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlanSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PlanSummary_blockedPartitions(ctx context.Context, field graphql.CollectedField, obj *PlanSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlanSummary_blockedPartitions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BlockedPartitions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlanSummary_blockedPartitions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PlanSummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PlanSummary_assets(ctx context.Context, field graphql.CollectedField, obj *PlanSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlanSummary_assets(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Assets, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*PlanAssetSummary) graphql.Marshaler {
+			return ec.marshalNPlanAssetSummary2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐPlanAssetSummaryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlanSummary_assets(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PlanSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PlanAssetSummary(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PlanSummary_blocked(ctx context.Context, field graphql.CollectedField, obj *PlanSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PlanSummary_blocked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Blocked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*BlockedGroup) graphql.Marshaler {
+			return ec.marshalNBlockedGroup2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐBlockedGroupᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PlanSummary_blocked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PlanSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BlockedGroup(ctx, field)
 		},
 	}
 	return fc, nil
@@ -10227,6 +10984,59 @@ func (ec *executionContext) _Backfill(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var blockedGroupImplementors = []string{"BlockedGroup"}
+
+func (ec *executionContext) _BlockedGroup(ctx context.Context, sel ast.SelectionSet, obj *BlockedGroup) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, blockedGroupImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BlockedGroup")
+		case "asset":
+			out.Values[i] = ec._BlockedGroup_asset(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._BlockedGroup_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "partitions":
+			out.Values[i] = ec._BlockedGroup_partitions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstPartition":
+			out.Values[i] = ec._BlockedGroup_firstPartition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastPartition":
+			out.Values[i] = ec._BlockedGroup_lastPartition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var blockedPartitionImplementors = []string{"BlockedPartition"}
 
 func (ec *executionContext) _BlockedPartition(ctx context.Context, sel ast.SelectionSet, obj *BlockedPartition) graphql.Marshaler {
@@ -10980,6 +11790,44 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 	return out
 }
 
+var namedCountImplementors = []string{"NamedCount"}
+
+func (ec *executionContext) _NamedCount(ctx context.Context, sel ast.SelectionSet, obj *NamedCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, namedCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NamedCount")
+		case "name":
+			out.Values[i] = ec._NamedCount_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._NamedCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var partitionImplementors = []string{"Partition"}
 
 func (ec *executionContext) _Partition(ctx context.Context, sel ast.SelectionSet, obj *Partition) graphql.Marshaler {
@@ -11183,6 +12031,79 @@ func (ec *executionContext) _Plan(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "summary":
+			out.Values[i] = ec._Plan_summary(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var planAssetSummaryImplementors = []string{"PlanAssetSummary"}
+
+func (ec *executionContext) _PlanAssetSummary(ctx context.Context, sel ast.SelectionSet, obj *PlanAssetSummary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, planAssetSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PlanAssetSummary")
+		case "asset":
+			out.Values[i] = ec._PlanAssetSummary_asset(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "steps":
+			out.Values[i] = ec._PlanAssetSummary_steps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "partitions":
+			out.Values[i] = ec._PlanAssetSummary_partitions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstPartition":
+			out.Values[i] = ec._PlanAssetSummary_firstPartition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastPartition":
+			out.Values[i] = ec._PlanAssetSummary_lastPartition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "statuses":
+			out.Values[i] = ec._PlanAssetSummary_statuses(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "causes":
+			out.Values[i] = ec._PlanAssetSummary_causes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "examples":
+			out.Values[i] = ec._PlanAssetSummary_examples(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -11228,6 +12149,59 @@ func (ec *executionContext) _PlanStep(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "causes":
 			out.Values[i] = ec._PlanStep_causes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var planSummaryImplementors = []string{"PlanSummary"}
+
+func (ec *executionContext) _PlanSummary(ctx context.Context, sel ast.SelectionSet, obj *PlanSummary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, planSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PlanSummary")
+		case "steps":
+			out.Values[i] = ec._PlanSummary_steps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "partitions":
+			out.Values[i] = ec._PlanSummary_partitions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "blockedPartitions":
+			out.Values[i] = ec._PlanSummary_blockedPartitions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "assets":
+			out.Values[i] = ec._PlanSummary_assets(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "blocked":
+			out.Values[i] = ec._PlanSummary_blocked(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12301,6 +13275,30 @@ func (ec *executionContext) unmarshalNBackfillInput2githubᚗcomᚋfreshetdevᚋ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNBlockedGroup2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐBlockedGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*BlockedGroup) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNBlockedGroup2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐBlockedGroup(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNBlockedGroup2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐBlockedGroup(ctx context.Context, sel ast.SelectionSet, v *BlockedGroup) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "BlockedGroup!")
+		return graphql.Null
+	}
+	return ec._BlockedGroup(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNBlockedPartition2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐBlockedPartitionᚄ(ctx context.Context, sel ast.SelectionSet, v []*BlockedPartition) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -12604,6 +13602,30 @@ func (ec *executionContext) marshalNMaterializationEvent2ᚖgithubᚗcomᚋfresh
 	return ec._MaterializationEvent(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNNamedCount2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐNamedCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*NamedCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNNamedCount2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐNamedCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNNamedCount2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐNamedCount(ctx context.Context, sel ast.SelectionSet, v *NamedCount) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NamedCount!")
+		return graphql.Null
+	}
+	return ec._NamedCount(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPartitionRange2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐPartitionRangeᚄ(ctx context.Context, sel ast.SelectionSet, v []*PartitionRange) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -12646,6 +13668,30 @@ func (ec *executionContext) marshalNPlan2ᚖgithubᚗcomᚋfreshetdevᚋfreshet�
 	return ec._Plan(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNPlanAssetSummary2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐPlanAssetSummaryᚄ(ctx context.Context, sel ast.SelectionSet, v []*PlanAssetSummary) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPlanAssetSummary2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐPlanAssetSummary(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPlanAssetSummary2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐPlanAssetSummary(ctx context.Context, sel ast.SelectionSet, v *PlanAssetSummary) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PlanAssetSummary!")
+		return graphql.Null
+	}
+	return ec._PlanAssetSummary(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPlanStep2ᚕᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐPlanStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*PlanStep) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 8, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -12668,6 +13714,14 @@ func (ec *executionContext) marshalNPlanStep2ᚖgithubᚗcomᚋfreshetdevᚋfres
 		return graphql.Null
 	}
 	return ec._PlanStep(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPlanSummary2ᚖgithubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐPlanSummary(ctx context.Context, sel ast.SelectionSet, v *PlanSummary) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PlanSummary!")
+		return graphql.Null
+	}
+	return ec._PlanSummary(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNReportInput2githubᚗcomᚋfreshetdevᚋfreshetᚋgqlᚐReportInput(ctx context.Context, v any) (ReportInput, error) {

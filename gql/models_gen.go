@@ -42,6 +42,14 @@ type BackfillInput struct {
 	MaxParallel *int    `json:"maxParallel,omitempty"`
 }
 
+type BlockedGroup struct {
+	Asset          string `json:"asset"`
+	Reason         string `json:"reason"`
+	Partitions     int    `json:"partitions"`
+	FirstPartition string `json:"firstPartition"`
+	LastPartition  string `json:"lastPartition"`
+}
+
 type BlockedPartition struct {
 	Asset     string `json:"asset"`
 	Partition string `json:"partition"`
@@ -133,6 +141,11 @@ type MaterializationConnection struct {
 type Mutation struct {
 }
 
+type NamedCount struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
 type PartitionRange struct {
 	Start  string          `json:"start"`
 	End    string          `json:"end"`
@@ -154,9 +167,19 @@ type PartitionsDef struct {
 	LastKey  *string `json:"lastKey,omitempty"`
 }
 
-type Plan struct {
-	Steps   []*PlanStep         `json:"steps"`
-	Blocked []*BlockedPartition `json:"blocked"`
+type PlanAssetSummary struct {
+	Asset      string `json:"asset"`
+	Steps      int    `json:"steps"`
+	Partitions int    `json:"partitions"`
+	// The first and last of its partitions in the plan, in partition order ("" when unpartitioned).
+	FirstPartition string `json:"firstPartition"`
+	LastPartition  string `json:"lastPartition"`
+	// Steps per status (MISSING, STALE, FORCED), in the order first seen.
+	Statuses []*NamedCount `json:"statuses"`
+	// Cause kinds, with how many steps name each.
+	Causes []*NamedCount `json:"causes"`
+	// Up to three causes naming an asset, as examples: "UPSTREAM_CHANGED sales/raw_orders 2026-01-03".
+	Examples []string `json:"examples"`
 }
 
 type PlanStep struct {
@@ -165,6 +188,17 @@ type PlanStep struct {
 	// MISSING or STALE: the worst status among the step's partitions; FORCED when rebuilt by request.
 	Status string   `json:"status"`
 	Causes []*Cause `json:"causes"`
+}
+
+type PlanSummary struct {
+	Steps int `json:"steps"`
+	// Partitions to build; an unpartitioned asset counts one.
+	Partitions        int `json:"partitions"`
+	BlockedPartitions int `json:"blockedPartitions"`
+	// The assets with steps, in plan order.
+	Assets []*PlanAssetSummary `json:"assets"`
+	// The blocked partitions, by asset and reason.
+	Blocked []*BlockedGroup `json:"blocked"`
 }
 
 type Query struct {

@@ -158,24 +158,7 @@ func (r *queryResolver) Plan(ctx context.Context, selection, from, to *string) (
 	if err != nil {
 		return nil, err
 	}
-	return planOut(p), nil
-}
-
-// planOut is the plan as the API gives it: the content of `freshet plan --json`.
-func planOut(p *materialize.Plan) *Plan {
-	out := &Plan{Steps: []*PlanStep{}, Blocked: []*BlockedPartition{}}
-	g := p.Graph()
-	for s := range p.Steps() {
-		causes := []*Cause{}
-		for _, c := range p.StepCauses(s) {
-			causes = append(causes, &Cause{Kind: c.Kind.String(), Asset: string(c.Asset), Partition: c.Partition})
-		}
-		out.Steps = append(out.Steps, &PlanStep{Asset: string(g.Asset(int(s.Asset)).Key), Partitions: p.PartitionKeys(s), Status: s.Status.String(), Causes: causes})
-	}
-	for _, b := range p.Blocked {
-		out.Blocked = append(out.Blocked, &BlockedPartition{Asset: string(g.Asset(int(b.Asset)).Key), Partition: p.BlockedKey(b), Reason: p.Reason(b)})
-	}
-	return out
+	return &Plan{p: p}, nil
 }
 
 func (r *queryResolver) Runs(ctx context.Context, status *RunStatus, asset *string, first *int, after *string) (*RunConnection, error) {

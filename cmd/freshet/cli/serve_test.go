@@ -182,14 +182,97 @@ type apiPlan struct {
 		Causes     []struct{ Kind string }
 	} `json:"steps"`
 	Blocked []struct{ Asset, Partition, Reason string } `json:"blocked"`
+	Summary apiPlanSummary                              `json:"summary"`
 }
 
+type apiPlanSummary struct {
+	Steps, Partitions, BlockedPartitions int
+	Assets                               []apiPlanAsset
+	Blocked                              []struct {
+		Asset, Reason                 string
+		Partitions                    int
+		FirstPartition, LastPartition string
+	}
+}
+
+type apiPlanAsset struct {
+	Asset                         string
+	Steps, Partitions             int
+	FirstPartition, LastPartition string
+	Statuses, Causes              []struct {
+		Name  string
+		Count int
+	}
+	Examples []string
+}
+
+// plan asks for the plan with its summary, and checks that the summary sums
+// the steps and blocked partitions up.
 func (s *apiServer) plan(t *testing.T, from, to string) apiPlan {
 	t.Helper()
 	var out struct{ Plan apiPlan }
-	s.mustQuery(t, `query($from: String, $to: String) { plan(from: $from, to: $to) { steps { asset partitions status causes { kind asset partition } } blocked { asset partition reason } } }`,
+	s.mustQuery(t, `query($from: String, $to: String) { plan(from: $from, to: $to) {
+		steps { asset partitions status causes { kind asset partition } } blocked { asset partition reason }
+		summary { steps partitions blockedPartitions
+			assets { asset steps partitions firstPartition lastPartition statuses { name count } causes { name count } examples }
+			blocked { asset reason partitions firstPartition lastPartition } } } }`,
 		map[string]any{"from": from, "to": to}, &out)
-	return out.Plan
+	p := out.Plan
+	var want apiPlanSummary
+	want.Steps, want.BlockedPartitions = len(p.Steps), len(p.Blocked)
+	byAsset := map[string]int{}
+	for _, st := range p.Steps {
+		i, ok := byAsset[st.Asset]
+		if !ok {
+			i = len(want.Assets)
+			byAsset[st.Asset] = i
+			want.Assets = append(want.Assets, apiPlanAsset{Asset: st.Asset, FirstPartition: firstOr(st.Partitions, "")})
+		}
+		n := max(len(st.Partitions), 1) // an unpartitioned step builds one partition
+		want.Partitions += n
+		want.Assets[i].Steps++
+		want.Assets[i].Partitions += n
+		want.Assets[i].LastPartition = lastOr(st.Partitions, "")
+	}
+	if got := p.Summary; got.Steps != want.Steps || got.Partitions != want.Partitions || got.BlockedPartitions != want.BlockedPartitions ||
+		len(got.Assets) != len(want.Assets) {
+		t.Fatalf("plan summary %+v; the steps and blocked partitions sum up to %+v", got, want)
+	}
+	for i, a := range p.Summary.Assets {
+		w := want.Assets[i]
+		if a.Asset != w.Asset || a.Steps != w.Steps || a.Partitions != w.Partitions || a.FirstPartition != w.FirstPartition || a.LastPartition != w.LastPartition {
+			t.Errorf("plan summary of %s: %+v; the steps say %+v", w.Asset, a, w)
+		}
+		byStatus := 0
+		for _, c := range a.Statuses {
+			byStatus += c.Count
+		}
+		if byStatus != a.Steps {
+			t.Errorf("plan summary of %s: %d steps by status, %d steps", a.Asset, byStatus, a.Steps)
+		}
+	}
+	blocked := 0
+	for _, b := range p.Summary.Blocked {
+		blocked += b.Partitions
+	}
+	if blocked != len(p.Blocked) {
+		t.Errorf("plan summary: %d blocked partitions in its groups, %d in the plan", blocked, len(p.Blocked))
+	}
+	return p
+}
+
+func firstOr(keys []string, none string) string {
+	if len(keys) == 0 {
+		return none
+	}
+	return keys[0]
+}
+
+func lastOr(keys []string, none string) string {
+	if len(keys) == 0 {
+		return none
+	}
+	return keys[len(keys)-1]
 }
 
 func hasError(errs []gqlError, substr string) bool {
@@ -558,6 +641,10 @@ func TestServeGraphQL(t *testing.T) {
 			p = s.plan(t, "2026-01-01", "2026-01-01")
 			if len(p.Steps) == 0 || p.Steps[0].Asset != "sales/raw_orders" || len(p.Steps[0].Causes) == 0 || p.Steps[0].Causes[0].Kind != "CODE_CHANGED" {
 				t.Errorf("plan after the code change: %+v; want raw_orders first, CODE_CHANGED", p.Steps)
+			}
+			if a := p.Summary.Assets; len(a) == 0 || fmt.Sprint(a[0].Statuses) != "[{STALE 1}]" || fmt.Sprint(a[0].Causes) != "[{CODE_CHANGED 1}]" ||
+				fmt.Sprint(a[0].Examples) != "[CODE_CHANGED sales/raw_orders]" {
+				t.Errorf("plan summary after the code change: %+v; want raw_orders first: 1 STALE step, CODE_CHANGED, an example", a)
 			}
 			writeFile(t, defsPath, "assets: [{key: broken, deps: [nowhere]}]\n")
 			if errs := s.query(t, `mutation { reloadDefinitions { changed } }`, nil, nil); !hasError(errs, "nowhere") {

@@ -47,8 +47,11 @@ export const MATERIALIZATIONS_QUERY = `query Materializations($key: String!, $af
 
 export const PLAN_QUERY = `query Plan($selection: String, $from: String, $to: String) {
   plan(selection: $selection, from: $from, to: $to) {
-    steps { asset partitions status causes { kind asset partition } }
-    blocked { asset partition reason }
+    summary {
+      steps partitions blockedPartitions
+      assets { asset steps partitions firstPartition lastPartition statuses { name count } causes { name count } examples }
+      blocked { asset reason partitions firstPartition lastPartition }
+    }
   }
 }`;
 

@@ -125,22 +125,42 @@ export interface PartitionDetail {
   history: MaterializationEvent[];
 }
 
-export interface PlanStep {
-  asset: string;
-  partitions: string[];
-  status: string;
-  causes: Cause[];
+export interface NamedCount {
+  name: string;
+  count: number;
 }
 
-export interface BlockedPartition {
+/** One asset of a plan summed up: its steps, the span of its partitions, why. */
+export interface PlanAssetSummary {
   asset: string;
-  partition: string;
+  steps: number;
+  partitions: number;
+  firstPartition: string;
+  lastPartition: string;
+  statuses: NamedCount[];
+  causes: NamedCount[];
+  examples: string[];
+}
+
+export interface BlockedGroup {
+  asset: string;
   reason: string;
+  partitions: number;
+  firstPartition: string;
+  lastPartition: string;
+}
+
+/** A plan summed up by the server, whatever its size (the preview's query). */
+export interface PlanSummary {
+  steps: number;
+  partitions: number;
+  blockedPartitions: number;
+  assets: PlanAssetSummary[];
+  blocked: BlockedGroup[];
 }
 
 export interface Plan {
-  steps: PlanStep[];
-  blocked: BlockedPartition[];
+  summary: PlanSummary;
 }
 
 export interface StepCounts {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PartitionRange } from '../api/types';
-import { clampView, countByHealth, describeKeys, indexAtX, indexRanges, panView, rangeAt, stripRects, zoomView } from './ranges';
+import { clampView, countByHealth, describeKeys, describeSpan, indexAtX, indexRanges, panView, rangeAt, stripRects, zoomView } from './ranges';
 
 const r = (start: string, end: string, status: PartitionRange['status'], count: number): PartitionRange => ({ start, end, status, count });
 
@@ -101,5 +101,15 @@ describe('describeKeys', () => {
     expect(describeKeys([''])).toBe('(unpartitioned)');
     expect(describeKeys(['2026-01-01'])).toBe('2026-01-01');
     expect(describeKeys(['2026-01-01', '2026-01-02', '2026-01-03'])).toBe('2026-01-01 … 2026-01-03 (3)');
+  });
+});
+
+describe('describeSpan', () => {
+  it('words a span of partitions as describeKeys words their list', () => {
+    expect(describeSpan('', '', 0)).toBe('');
+    expect(describeSpan('', '', 1)).toBe('(unpartitioned)');
+    expect(describeSpan('2026-01-01', '2026-01-01', 1)).toBe('2026-01-01');
+    expect(describeSpan('2026-01-01', '2026-01-31', 31)).toBe('2026-01-01 … 2026-01-31 (31)');
+    expect(describeSpan('2026-01-01', '2026-03-31', 12000)).toBe(describeKeys(['2026-01-01', ...Array<string>(11998).fill('x'), '2026-03-31']));
   });
 });

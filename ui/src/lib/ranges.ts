@@ -137,7 +137,15 @@ export function countByHealth(ranges: IndexedRange[]): Record<Health, number> {
  * The keys come in partition order, as the API lists them.
  */
 export function describeKeys(keys: string[]): string {
-  if (keys.length === 0) return '';
-  if (keys.length === 1) return keys[0] === '' ? '(unpartitioned)' : keys[0]!;
-  return `${keys[0]} … ${keys[keys.length - 1]} (${fmtCount(keys.length)})`;
+  return describeSpan(keys[0] ?? '', keys[keys.length - 1] ?? '', keys.length);
+}
+
+/**
+ * A span of count partitions from first to last in words, as describeKeys
+ * words their list: "2026-01-01", "2026-01-01 … 2026-01-07 (7)".
+ */
+export function describeSpan(first: string, last: string, count: number): string {
+  if (count <= 0) return '';
+  if (count === 1) return first === '' ? '(unpartitioned)' : first;
+  return `${first} … ${last} (${fmtCount(count)})`;
 }

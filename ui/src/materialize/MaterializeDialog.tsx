@@ -28,7 +28,7 @@ export function MaterializeDialog({ selection, scope, onClose }: { selection: st
     const res = await launch.run({ selection: selection ?? null, from: applied.from || null, to: applied.to || null });
     if (res) navigate(`/runs/${res.materializeStale.id}`);
   };
-  const steps = plan.data?.plan.steps.length ?? 0;
+  const steps = plan.data?.plan.summary.steps ?? 0;
   const windowChanged = from !== applied.from || to !== applied.to;
 
   return (
@@ -70,7 +70,7 @@ export function MaterializeDialog({ selection, scope, onClose }: { selection: st
         </button>
         <span className="muted small">No window: every partition up to the newest complete one.</span>
       </form>
-      {plan.loading ? <Loading what="Planning" /> : plan.error ? <ErrorState title="The plan failed" message={plan.error} onRetry={plan.refetch} /> : plan.data && <PlanPreview plan={plan.data.plan} />}
+      {plan.loading ? <Loading what="Planning" /> : plan.error ? <ErrorState title="The plan failed" message={plan.error} onRetry={plan.refetch} /> : plan.data && <PlanPreview summary={plan.data.plan.summary} />}
     </Modal>
   );
 }

@@ -1,7 +1,6 @@
 import { Link } from 'react-router';
-import type { Plan } from '../api/types';
-import { summarizePlan } from '../lib/plan';
-import { describeKeys } from '../lib/ranges';
+import type { PlanSummary } from '../api/types';
+import { describeSpan } from '../lib/ranges';
 import { fmtCount } from '../lib/status';
 import { EmptyState } from '../components/States';
 
@@ -10,8 +9,7 @@ function assetLink(key: string) {
 }
 
 /** What a plan would run: steps per asset, and what is blocked, with why. */
-export function PlanPreview({ plan }: { plan: Plan }) {
-  const s = summarizePlan(plan);
+export function PlanPreview({ summary: s }: { summary: PlanSummary }) {
   return (
     <div className="plan-preview" data-testid="plan-preview">
       <p className="plan-headline">
@@ -46,14 +44,14 @@ export function PlanPreview({ plan }: { plan: Plan }) {
                 <tr key={a.asset} data-asset={a.asset}>
                   <td>{assetLink(a.asset)}</td>
                   <td className="num">{fmtCount(a.steps)}</td>
-                  <td className="mono">{describeKeys(a.partitions)}</td>
+                  <td className="mono">{describeSpan(a.firstPartition, a.lastPartition, a.partitions)}</td>
                   <td>
-                    {Object.entries(a.statuses).map(([st, n]) => (
+                    {a.statuses.map(({ name: st, count: n }) => (
                       <span key={st} className={`badge small tone-${st === 'STALE' ? 'warn' : st === 'FORCED' ? 'info' : 'neutral'}`}>
                         {st} {fmtCount(n)}
                       </span>
                     ))}
-                    {Object.entries(a.causes).map(([k, n]) => (
+                    {a.causes.map(({ name: k, count: n }) => (
                       <span key={k} className="cause">
                         {k} ({fmtCount(n)})
                       </span>
@@ -81,7 +79,7 @@ export function PlanPreview({ plan }: { plan: Plan }) {
               {s.blocked.map((b) => (
                 <tr key={`${b.asset}:${b.reason}`}>
                   <td>{assetLink(b.asset)}</td>
-                  <td className="mono">{describeKeys(b.partitions)}</td>
+                  <td className="mono">{describeSpan(b.firstPartition, b.lastPartition, b.partitions)}</td>
                   <td>{b.reason}</td>
                 </tr>
               ))}
