@@ -199,17 +199,13 @@ func (s *Store) LastTicks(ctx context.Context) (map[string]store.Tick, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read last ticks: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]store.Tick{}
-	for rows.Next() {
-		t, err := scanTick(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read last ticks: %w", err)
-		}
-		out[t.Schedule] = t
-	}
-	if err := rows.Err(); err != nil {
+	ticks, err := pgx.CollectRows(rows, collectTick)
+	if err != nil {
 		return nil, fmt.Errorf("read last ticks: %w", err)
+	}
+	out := make(map[string]store.Tick, len(ticks))
+	for _, t := range ticks {
+		out[t.Schedule] = t
 	}
 	return out, nil
 }
@@ -224,20 +220,14 @@ func (s *Store) Ticks(ctx context.Context, schedule string, limit int) ([]store.
 	if err != nil {
 		return nil, fmt.Errorf("read ticks of schedule %s: %w", schedule, err)
 	}
-	defer rows.Close()
-	out := []store.Tick{}
-	for rows.Next() {
-		t, err := scanTick(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read ticks of schedule %s: %w", schedule, err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, collectTick)
+	if err != nil {
 		return nil, fmt.Errorf("read ticks of schedule %s: %w", schedule, err)
 	}
 	return out, nil
 }
+
+func collectTick(row pgx.CollectableRow) (store.Tick, error) { return scanTick(row) }
 
 // freshnessColumns are the columns scanFreshness reads, of freshness_events f
 // joined with assets a.
@@ -260,16 +250,8 @@ func scanFreshness(row pgx.Row) (store.FreshnessChange, error) {
 	return c, nil
 }
 
-func scanFreshnessRows(rows pgx.Rows, add func(store.FreshnessChange)) error {
-	defer rows.Close()
-	for rows.Next() {
-		c, err := scanFreshness(rows)
-		if err != nil {
-			return err
-		}
-		add(c)
-	}
-	return rows.Err()
+func collectFreshness(row pgx.CollectableRow) (store.FreshnessChange, error) {
+	return scanFreshness(row)
 }
 
 // RecordFreshness appends changes in one transaction: the assets are looked up
@@ -335,9 +317,13 @@ func (s *Store) LatestFreshness(ctx context.Context) (map[assets.Key]store.Fresh
 	if err != nil {
 		return nil, fmt.Errorf("read latest freshness: %w", err)
 	}
-	out := map[assets.Key]store.FreshnessChange{}
-	if err := scanFreshnessRows(rows, func(c store.FreshnessChange) { out[c.Asset] = c }); err != nil {
+	changes, err := pgx.CollectRows(rows, collectFreshness)
+	if err != nil {
 		return nil, fmt.Errorf("read latest freshness: %w", err)
+	}
+	out := make(map[assets.Key]store.FreshnessChange, len(changes))
+	for _, c := range changes {
+		out[c.Asset] = c
 	}
 	return out, nil
 }
@@ -370,8 +356,8 @@ func (s *Store) FreshnessEvents(ctx context.Context, q store.FreshnessQuery) ([]
 	if err != nil {
 		return nil, fmt.Errorf("read freshness events: %w", err)
 	}
-	out := []store.FreshnessChange{}
-	if err := scanFreshnessRows(rows, func(c store.FreshnessChange) { out = append(out, c) }); err != nil {
+	out, err := pgx.CollectRows(rows, collectFreshness)
+	if err != nil {
 		return nil, fmt.Errorf("read freshness events: %w", err)
 	}
 	return out, nil
