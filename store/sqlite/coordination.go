@@ -221,16 +221,8 @@ func (s *Store) LastTicks(ctx context.Context) (map[string]store.Tick, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read last ticks: %w", err)
 	}
-	defer rows.Close()
 	out := map[string]store.Tick{}
-	for rows.Next() {
-		t, err := scanTick(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read last ticks: %w", err)
-		}
-		out[t.Schedule] = t
-	}
-	if err := rows.Err(); err != nil {
+	if err := eachRow(rows, scanTick, func(t store.Tick) { out[t.Schedule] = t }); err != nil {
 		return nil, fmt.Errorf("read last ticks: %w", err)
 	}
 	return out, nil
@@ -246,16 +238,8 @@ func (s *Store) Ticks(ctx context.Context, schedule string, limit int) ([]store.
 	if err != nil {
 		return nil, fmt.Errorf("read ticks of schedule %s: %w", schedule, err)
 	}
-	defer rows.Close()
 	out := []store.Tick{}
-	for rows.Next() {
-		t, err := scanTick(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read ticks of schedule %s: %w", schedule, err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+	if err := eachRow(rows, scanTick, func(t store.Tick) { out = append(out, t) }); err != nil {
 		return nil, fmt.Errorf("read ticks of schedule %s: %w", schedule, err)
 	}
 	return out, nil
@@ -282,18 +266,6 @@ func scanFreshness(row scanner) (store.FreshnessChange, error) {
 		c.LagSeconds = &lag.Float64
 	}
 	return c, nil
-}
-
-func scanFreshnessRows(rows *sql.Rows, add func(store.FreshnessChange)) error {
-	defer rows.Close()
-	for rows.Next() {
-		c, err := scanFreshness(rows)
-		if err != nil {
-			return err
-		}
-		add(c)
-	}
-	return rows.Err()
 }
 
 // RecordFreshness appends changes in one write transaction.
@@ -368,7 +340,7 @@ func (s *Store) LatestFreshness(ctx context.Context) (map[assets.Key]store.Fresh
 		return nil, fmt.Errorf("read latest freshness: %w", err)
 	}
 	out := map[assets.Key]store.FreshnessChange{}
-	if err := scanFreshnessRows(rows, func(c store.FreshnessChange) { out[c.Asset] = c }); err != nil {
+	if err := eachRow(rows, scanFreshness, func(c store.FreshnessChange) { out[c.Asset] = c }); err != nil {
 		return nil, fmt.Errorf("read latest freshness: %w", err)
 	}
 	return out, nil
@@ -405,7 +377,7 @@ func (s *Store) FreshnessEvents(ctx context.Context, q store.FreshnessQuery) ([]
 		if err != nil {
 			return err
 		}
-		return scanFreshnessRows(rows, func(c store.FreshnessChange) { out = append(out, c) })
+		return eachRow(rows, scanFreshness, func(c store.FreshnessChange) { out = append(out, c) })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read freshness events: %w", err)

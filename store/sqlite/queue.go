@@ -68,6 +68,20 @@ const (
 // scanner is a row of a query.
 type scanner interface{ Scan(...any) error }
 
+// eachRow reads every row of rows with scan, handing each value to add, and
+// closes rows.
+func eachRow[T any](rows *sql.Rows, scan func(scanner) (T, error), add func(T)) error {
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return err
+		}
+		add(v)
+	}
+	return rows.Err()
+}
+
 // scanStep reads one row of stepColumns.
 func scanStep(row scanner) (store.Step, error) {
 	var (
@@ -432,15 +446,7 @@ func scanAttempt(row scanner) (store.Attempt, error) {
 
 // scanAttempts reads rows of attemptColumns, handing each attempt to add.
 func scanAttempts(rows *sql.Rows, add func(store.Attempt)) error {
-	defer rows.Close()
-	for rows.Next() {
-		a, err := scanAttempt(rows)
-		if err != nil {
-			return err
-		}
-		add(a)
-	}
-	return rows.Err()
+	return eachRow(rows, scanAttempt, add)
 }
 
 // Attempts returns a step's attempts, first first.
