@@ -66,7 +66,8 @@ func (p *Plan) Summary() *PlanSummary {
 		a := byAsset[s.Asset]
 		if a == nil {
 			a = &assetSum{PlanAssetSummary: &PlanAssetSummary{Asset: string(g.Asset(int(s.Asset)).Key),
-				Statuses: []*NamedCount{}, Causes: []*NamedCount{}, Examples: []string{}}, span: span{s.Lo, s.Hi - 1}}
+				Statuses: []*NamedCount{}, Causes: []*NamedCount{}, Examples: []string{}}, span: span{s.Lo, s.Hi - 1},
+				kinds: map[string]bool{}}
 			byAsset[s.Asset] = a
 			order = append(order, s.Asset)
 		}
@@ -77,10 +78,7 @@ func (p *Plan) Summary() *PlanSummary {
 		out.Steps++
 		out.Partitions += n
 		a.Statuses = addCount(a.Statuses, s.Status.String())
-		clear(a.kinds)
-		if a.kinds == nil {
-			a.kinds = map[string]bool{}
-		}
+		clear(a.kinds) // the cause kinds of this step
 		for _, c := range p.p.StepCauses(s) {
 			kind := c.Kind.String()
 			if !a.kinds[kind] {
