@@ -85,6 +85,14 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	for _, configure := range o.configure {
 		configure(cfg)
 	}
+	callerAfterConnect := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		registerUUID(conn.TypeMap())
+		if callerAfterConnect != nil {
+			return callerAfterConnect(ctx, conn)
+		}
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store %q: %w", redact(rawURL), err)
