@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +32,7 @@ type catalogFlags struct {
 
 func (f *catalogFlags) register(cmd *cobra.Command) {
 	definitionsFlag(cmd, &f.path)
-	cmd.Flags().StringVar(&f.db, "db", "", "catalog database: postgres://… or sqlite:PATH (default: $"+databaseEnv+
+	cmd.Flags().StringVar(&f.db, "db", "", "catalog database: postgres://… or sqlite:PATH, in an existing folder (default: $"+databaseEnv+
 		", else sqlite:.freshet/freshet.db beside the definitions)")
 }
 
@@ -125,9 +126,38 @@ func catalogURL(url, dir string) string {
 	return url
 }
 
+// checkCatalogFolder refuses an SQLite catalog named by --db or $FRESHET_DATABASE_URL
+// whose folder does not exist. The store would create it, and with it a new,
+// empty catalog: a typo in the path would then show every asset as missing, and
+// materialize would build everything again. Only the default folder (.freshet
+// beside the definitions) is created without asking.
+func checkCatalogFolder(path, source string) error {
+	if path == ":memory:" || source == "" {
+		return nil
+	}
+	folder := filepath.Dir(path)
+	info, err := os.Stat(folder)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: folder %s does not exist: create it for a new catalog, or check the path", source, folder)
+	case err != nil:
+		return fmt.Errorf("%s: %w", source, err)
+	case !info.IsDir():
+		return fmt.Errorf("%s: %s is not a folder", source, folder)
+	}
+	return nil
+}
+
 // openStore opens the catalog database (see catalogURL), applying pending
 // migrations when migrate is set.
 func openStore(ctx context.Context, url, dir string, migrate bool) (store.Store, error) {
+	source := "" // where an explicit URL comes from, for errors; "" for the default
+	switch {
+	case url != "":
+		source = "--db " + url
+	case os.Getenv(databaseEnv) != "":
+		source = "$" + databaseEnv + " " + os.Getenv(databaseEnv)
+	}
 	url = catalogURL(url, dir)
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
@@ -144,6 +174,9 @@ func openStore(ctx context.Context, url, dir string, migrate bool) (store.Store,
 		path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
 		if path == "" {
 			return nil, errors.New("--db sqlite: needs a file path, such as sqlite:.freshet/freshet.db")
+		}
+		if err := checkCatalogFolder(path, source); err != nil {
+			return nil, err
 		}
 		var opts []sqlite.Option
 		if !migrate {

@@ -210,3 +210,53 @@ func writeFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestSQLiteCatalogFolder checks that an SQLite catalog named explicitly (--db,
+// $FRESHET_DATABASE_URL) must be in an existing folder, so that a mistyped path
+// is an error rather than a new, empty catalog, while the default folder
+// (.freshet beside the definitions) is created.
+func TestSQLiteCatalogFolder(t *testing.T) {
+	tmp := t.TempDir()
+	missing := filepath.Join(tmp, "missing")
+	for _, tc := range []struct {
+		db, env, want string
+	}{
+		{db: "sqlite:" + filepath.Join(missing, "catalog.db"), want: "--db sqlite:" + missing + "/catalog.db: folder " + missing + " does not exist"},
+		{env: "sqlite:" + filepath.Join(missing, "catalog.db"), want: "$FRESHET_DATABASE_URL sqlite:" + missing + "/catalog.db: folder " + missing + " does not exist"},
+		{db: "sqlite:" + filepath.Join(tmp, "file", "catalog.db"), want: filepath.Join(tmp, "file") + " is not a folder"},
+	} {
+		writeFile(t, filepath.Join(tmp, "file"), "")
+		t.Setenv(databaseEnv, tc.env)
+		args := []string{"status", "-f", example}
+		if tc.db != "" {
+			args = append(args, "--db", tc.db)
+		}
+		_, errOut, code := run(t, args...)
+		if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("db %q env %q: exit %d, stderr %q; want non-zero and %q", tc.db, tc.env, code, errOut, tc.want)
+		}
+		if _, err := os.Stat(missing); !os.IsNotExist(err) {
+			t.Errorf("db %q env %q: %s was created (%v)", tc.db, tc.env, missing, err)
+		}
+	}
+
+	t.Setenv(databaseEnv, "")
+	defs := filepath.Join(tmp, "defs")
+	if err := os.Mkdir(defs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(defs, "freshet.yaml"), "assets:\n  - key: a\n    compute: {command: [\"true\"]}\n")
+	if _, errOut, code := run(t, "status", "-f", defs); code != 0 {
+		t.Fatalf("status with the default catalog: exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(defs, ".freshet", "freshet.db")); err != nil {
+		t.Errorf("the default catalog was not created: %v", err)
+	}
+	existing := filepath.Join(tmp, "existing")
+	if err := os.Mkdir(existing, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := run(t, "status", "-f", defs, "--db", "sqlite:"+filepath.Join(existing, "catalog.db")); code != 0 {
+		t.Errorf("a new catalog in an existing folder: exit %d: %s", code, errOut)
+	}
+}
