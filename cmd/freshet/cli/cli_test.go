@@ -260,3 +260,37 @@ func TestSQLiteCatalogFolder(t *testing.T) {
 		t.Errorf("a new catalog in an existing folder: exit %d: %s", code, errOut)
 	}
 }
+
+// TestReportNamesItsAsset checks the two ways to name a report's asset (an
+// argument, as lineage and history take it, or --asset) and the mistakes.
+func TestReportNamesItsAsset(t *testing.T) {
+	t.Parallel()
+	db := tempDB(t)
+	report := func(args ...string) (string, string, int) {
+		return run(t, append([]string{"report", "observation", "-f", example, "--db", db}, args...)...)
+	}
+	for _, args := range [][]string{
+		{"sales/exchange_rates", "--data-version", "v1"},
+		{"--asset", "sales/exchange_rates", "--data-version", "v2"},
+		{"sales/exchange_rates", "-a", "sales/exchange_rates", "--data-version", "v3"},
+	} {
+		out, errOut, code := report(args...)
+		if code != 0 || !strings.Contains(out, "recorded 1 observation of sales/exchange_rates") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want it recorded", args, code, out, errOut)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--data-version", "v1"}, "which asset? name it: freshet report observation ASSET (or --asset ASSET)"},
+		{[]string{"sales/exchange_rates", "--asset", "sales/raw_orders", "--data-version", "v1"}, "two assets: sales/exchange_rates and --asset sales/raw_orders"},
+		{[]string{"sales/exchange_rates", "sales/raw_orders", "--data-version", "v1"}, "one asset per report, not 2: sales/exchange_rates, sales/raw_orders"},
+		{[]string{"sales/nope", "--data-version", "v1"}, "asset sales/nope: no such asset in the definitions"},
+	} {
+		_, errOut, code := report(tc.args...)
+		if code == 0 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want non-zero and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -34,7 +35,7 @@ func newReportKindCmd(kind store.EventKind) *cobra.Command {
 		store.Observation:     "a data version seen on a source asset's partitions",
 	}[kind]
 	cmd := &cobra.Command{
-		Use:   string(kind),
+		Use:   string(kind) + " [ASSET]",
 		Short: "Record " + what,
 		Long: `Record ` + what + `. Name partitions with --partition (repeat it) or a
 range of days with --from and --to (every partition whose window starts on those
@@ -46,11 +47,23 @@ make anything downstream stale; a new one does. A materialization without one ge
 a fresh unique version.`,
 		Example: `  freshet report materialization -f examples/sales --asset sales/raw_orders --partition 2026-01-05 --data-version 9f1c2e
   freshet report materialization -f examples/sales --asset sales/raw_orders --from 2026-01-01 --to 2026-01-07
-  freshet report observation -f examples/sales --asset sales/exchange_rates --data-version 2026-01-08T04:00Z`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  freshet report observation -f examples/sales sales/exchange_rates --data-version 2026-01-08T04:00Z`,
+		// The asset as an argument, as lineage and history take it, or --asset.
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return fmt.Errorf("one asset per report, not %d: %s", len(args), strings.Join(args, ", "))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if key != "" && key != args[0] {
+					return fmt.Errorf("two assets: %s and --asset %s (name one)", args[0], key)
+				}
+				key = args[0]
+			}
 			if key == "" {
-				return fmt.Errorf("--asset is required")
+				return fmt.Errorf("which asset? name it: freshet report %s ASSET (or --asset ASSET)", kind)
 			}
 			var metadata json.RawMessage
 			if meta != "" {
@@ -78,7 +91,7 @@ a fresh unique version.`,
 			defer p.store.Close()
 			asset := p.defs.Asset(assets.Key(key))
 			if asset == nil {
-				return fmt.Errorf("--asset %s: no such asset in %s", key, cf.path)
+				return fmt.Errorf("asset %s: no such asset in the definitions (%s)", key, cf.path)
 			}
 			keys, err := materialize.ReportKeys(asset, partitions, fromDay, toDay, at)
 			if err != nil {
