@@ -219,7 +219,7 @@ func newBackfillResumeCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "resume BACKFILL_ID",
 		Short: "Work an unfinished backfill in this process (after a restart, without workers)",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("backfill ids: freshet backfill status"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID("backfill", args[0])
 			if err != nil {
@@ -251,7 +251,7 @@ func newBackfillCancelCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cancel BACKFILL_ID",
 		Short: "Cancel a backfill: its steps not started are canceled, running ones stopped",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("backfill ids: freshet backfill status"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID("backfill", args[0])
 			if err != nil {

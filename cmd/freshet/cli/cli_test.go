@@ -140,6 +140,9 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"plan", "-f", "/nonexistent/defs"}, "/nonexistent/defs"},
 		{[]string{"lineage", "sales/nope", "-f", example}, "sales/nope"},
 		{[]string{"lineage", "sales/raw_orders", "--upstream", "--downstream", "-f", example}, "exclude each other"},
+		{[]string{"logs"}, "missing argument: freshet logs STEP_ID (step ids: freshet run show RUN_ID)"},
+		{[]string{"backfill", "cancel"}, "missing argument: freshet backfill cancel BACKFILL_ID (backfill ids: freshet backfill status)"},
+		{[]string{"lineage", "sales/raw_orders", "sales/orders_clean", "-f", example}, "one argument, not 2 (sales/raw_orders sales/orders_clean): freshet lineage KEY"},
 	} {
 		args := tc.args
 		if args[0] == "plan" {

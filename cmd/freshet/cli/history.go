@@ -46,7 +46,7 @@ version differed from the one before it: those make downstream partitions stale.
 Page back with --before SEQ, using the seq printed at the end.`,
 		Example: `  freshet history sales/orders_clean -f examples/sales
   freshet history sales/orders_clean -f examples/sales --partition 2026-01-05 --json`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("asset keys: freshet status"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := openProject(cmd, &cf)
 			if err != nil {

@@ -20,7 +20,7 @@ func newLineageCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lineage KEY",
 		Short: "Show what an asset is built from and what is built from it",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("asset keys: freshet status"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if upstream && downstream {
 				return fmt.Errorf("--upstream and --downstream exclude each other; give neither for both directions")

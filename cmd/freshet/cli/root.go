@@ -144,3 +144,18 @@ const selectionHelp = `A selection names assets, as dbt users know it:
 
 An exact key that matches nothing is an error; a group, tag, owner or pattern that
 matches nothing selects nothing.`
+
+// oneArg accepts exactly one argument and, when it is missing or there are more,
+// says so with the command's usage line and where to find a value (hint).
+func oneArg(hint string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		usage := strings.TrimSuffix(cmd.UseLine(), " [flags]")
+		switch {
+		case len(args) == 0:
+			return fmt.Errorf("missing argument: %s (%s)", usage, hint)
+		case len(args) > 1:
+			return fmt.Errorf("one argument, not %d (%s): %s", len(args), strings.Join(args, " "), usage)
+		}
+		return nil
+	}
+}

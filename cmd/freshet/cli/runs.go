@@ -128,7 +128,7 @@ func newRunCmd() *cobra.Command {
 		Use:     "show RUN_ID",
 		Short:   "Show a run with its steps and their attempts",
 		Example: `  freshet run show 0b0e7f5c-3f7a-4c55-9d0e-2f1f6f0f9a11 -f examples/sales`,
-		Args:    cobra.ExactArgs(1),
+		Args:    oneArg("run ids: freshet runs"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID("run", args[0])
 			if err != nil {
@@ -161,7 +161,7 @@ func newRunCmd() *cobra.Command {
 	cancel := &cobra.Command{
 		Use:   "cancel RUN_ID",
 		Short: "Cancel a run: steps not started are canceled, running ones are stopped",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("run ids: freshet runs"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID("run", args[0])
 			if err != nil {
@@ -253,7 +253,7 @@ func newLogsCmd() *cobra.Command {
 attempt. Only the tail of a very large log is kept; the first line says what was cut.
 With --follow it keeps printing new lines until the step ends.`,
 		Example: `  freshet logs 7d1c2f0e-… -f examples/sales --follow`,
-		Args:    cobra.ExactArgs(1),
+		Args:    oneArg("step ids: freshet run show RUN_ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID("step", args[0])
 			if err != nil {
