@@ -297,3 +297,19 @@ func TestReportNamesItsAsset(t *testing.T) {
 		}
 	}
 }
+
+func TestOneLine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"attempt 1 failed", "attempt 1 failed"},
+		{"command exited with status 3; stderr ends with:\nboom: bad row 17", "command exited with status 3; stderr ends with: boom: bad row 17"},
+		{"command exited with status 1; stderr ends with:\nTraceback (most recent call last):\n  File \"x.py\", line 3\nKeyError: 'amount'\n",
+			"command exited with status 1; stderr ends with: … KeyError: 'amount'"},
+		{"\n  first  \n\n", "first"},
+	} {
+		if got := oneLine(tc.in); got != tc.want {
+			t.Errorf("oneLine(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

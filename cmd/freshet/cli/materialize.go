@@ -345,7 +345,7 @@ func writeSummary(w io.Writer, run *store.Run, steps []store.Step) {
 		}
 		failed++
 		fmt.Fprintf(w, "  %s %s after %s: %s\n    log: freshet logs %s\n",
-			s.Asset, partitionSpan(s.Partitions), pluralize(s.Attempt, "attempt"), firstLine(s.Error), s.ID)
+			s.Asset, partitionSpan(s.Partitions), pluralize(s.Attempt, "attempt"), oneLine(s.Error), s.ID)
 	}
 	upstream := 0
 	for _, s := range steps {
@@ -368,9 +368,24 @@ func partitionSpan(keys []string) string {
 	return keys[0] + "…" + keys[len(keys)-1]
 }
 
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i] + " …"
+// oneLine fits an error on one line of a table or a summary: its first line and
+// its last, where a command's stderr tail usually says what went wrong
+// ("command exited with status 3; stderr ends with: … KeyError: 'amount'"),
+// with " … " for the lines left out.
+func oneLine(s string) string {
+	var lines []string
+	for l := range strings.Lines(s) {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
 	}
-	return s
+	switch len(lines) {
+	case 0:
+		return ""
+	case 1:
+		return lines[0]
+	case 2:
+		return lines[0] + " " + lines[1]
+	}
+	return lines[0] + " … " + lines[len(lines)-1]
 }

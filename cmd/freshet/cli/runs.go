@@ -201,7 +201,7 @@ func writeRun(ctx context.Context, w io.Writer, q store.Queue, run *store.Run, s
 	fmt.Fprintln(tw, "STEP\tASSET\tPARTITIONS\tSTATUS\tATTEMPTS\tTOOK\tERROR")
 	for _, s := range steps {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n", s.ID, s.Asset, partitionSpan(s.Partitions), s.Status,
-			s.Attempt, s.MaxAttempts, took(s.StartedAt, s.FinishedAt), firstLine(s.Error))
+			s.Attempt, s.MaxAttempts, took(s.StartedAt, s.FinishedAt), oneLine(s.Error))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -222,7 +222,7 @@ func writeRun(ctx context.Context, w io.Writer, q store.Queue, run *store.Run, s
 				code = fmt.Sprintf(" exit %d", *a.ExitCode)
 			}
 			fmt.Fprintf(w, "  attempt %d on %s: %s%s after %s %s\n", a.Attempt, a.Worker, a.Status, code,
-				took(a.StartedAt, a.FinishedAt), firstLine(a.Error))
+				took(a.StartedAt, a.FinishedAt), oneLine(a.Error))
 		}
 	}
 	return nil
