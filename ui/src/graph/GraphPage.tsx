@@ -41,7 +41,11 @@ export function GraphPage() {
   const [version, setVersion] = useState(0);
 
   const setParam = useCallback(
-    (name: string, value: string | undefined) =>
+    (name: string, value: string | undefined) => {
+      // Another selection or group draws another graph: the search's last jump
+      // to a node must not be replayed on it (it would pan away from where the
+      // user is about to click).
+      if (name === 'select' || name === 'group') setFocus(null);
       setParams(
         (p) => {
           const next = new URLSearchParams(p);
@@ -50,7 +54,8 @@ export function GraphPage() {
           return next;
         },
         { replace: name === 'q' },
-      ),
+      );
+    },
     [setParams],
   );
 
