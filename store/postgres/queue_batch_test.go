@@ -292,29 +292,8 @@ func TestMigrationClaimDownAndUp(t *testing.T) {
 	ref := must(Open(ctx, pgtest.URL(t), WithoutMigrations()))(t)
 	defer ref.Close()
 
-	provider := func(st *Store) *goose.Provider {
-		t.Helper()
-		db := stdlib.OpenDBFromPool(st.pool)
-		t.Cleanup(func() { db.Close() })
-		p, err := goose.NewProvider(goose.DialectPostgres, db, os.DirFS("../../migrations/postgres"),
-			goose.WithDisableGlobalRegistry(true))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	// The function as a schema defines it, without the schema's name.
-	claimDef := func(st *Store) string {
-		t.Helper()
-		var def, schema string
-		err := st.pool.QueryRow(ctx, `SELECT pg_get_functiondef(p.oid), n.nspname FROM pg_proc p
-			JOIN pg_namespace n ON n.oid = p.pronamespace
-			WHERE p.proname = 'freshet_claim_steps' AND n.nspname = current_schema()`).Scan(&def, &schema)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.ReplaceAll(def, schema+".", "")
-	}
+	provider := func(st *Store) *goose.Provider { return migrationProvider(t, st) }
+	claimDef := func(st *Store) string { return claimFunctionDef(t, st) }
 	if _, err := provider(ref).UpTo(ctx, 3); err != nil {
 		t.Fatalf("up to 3: %v", err)
 	}
@@ -349,6 +328,64 @@ func TestMigrationClaimDownAndUp(t *testing.T) {
 		if want := c.Partitions[0] == dayKey(1); c.Materialized != want {
 			t.Errorf("claimed step over %s: Materialized %v, want %v", c.Partitions[0], c.Materialized, want)
 		}
+	}
+}
+
+// migrationProvider is a goose provider of the PostgreSQL migrations on st.
+func migrationProvider(t *testing.T, st *Store) *goose.Provider {
+	t.Helper()
+	db := stdlib.OpenDBFromPool(st.pool)
+	t.Cleanup(func() { db.Close() })
+	p, err := goose.NewProvider(goose.DialectPostgres, db, os.DirFS("../../migrations/postgres"),
+		goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// claimFunctionDef returns the claim function as st's schema defines it, without
+// the schema's name.
+func claimFunctionDef(t *testing.T, st *Store) string {
+	t.Helper()
+	var def, schema string
+	err := st.pool.QueryRow(t.Context(), `SELECT pg_get_functiondef(p.oid), n.nspname FROM pg_proc p
+		JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE p.proname = 'freshet_claim_steps' AND n.nspname = current_schema()`).Scan(&def, &schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.ReplaceAll(def, schema+".", "")
+}
+
+// TestMigrationClaimProbesByKeyDownAndUp checks that 00005 goes down to 00004's
+// claim and up again to its own, which probes partition state by key.
+func TestMigrationClaimProbesByKeyDownAndUp(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := must(Open(ctx, pgtest.URL(t)))(t)
+	defer s.Close()
+	ref := must(Open(ctx, pgtest.URL(t), WithoutMigrations()))(t)
+	defer ref.Close()
+	if _, err := migrationProvider(t, ref).UpTo(ctx, 4); err != nil {
+		t.Fatalf("up to 4: %v", err)
+	}
+	up := claimFunctionDef(t, s)
+	if !strings.Contains(up, "unnest(c.partition_keys) AS k(key)") || strings.Contains(up, "= ANY (c.partition_keys)") {
+		t.Errorf("after 00005 up, the claim does not probe partition state by key:\n%s", up)
+	}
+	p := migrationProvider(t, s)
+	if _, err := p.DownTo(ctx, 4); err != nil {
+		t.Fatalf("down to 4: %v", err)
+	}
+	if got, want := claimFunctionDef(t, s), claimFunctionDef(t, ref); got != want {
+		t.Errorf("after 00005 down, the claim is not 00004's:\n got %s\nwant %s", got, want)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	if got := claimFunctionDef(t, s); got != up {
+		t.Errorf("after 00005 up again, the claim differs from the first up:\n got %s\nwant %s", got, up)
 	}
 }
 
