@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,29 +27,56 @@ func chainRun(asset assets.Key, lo, n int) store.NewRun {
 	return nr
 }
 
-// BenchmarkCreateRun measures recording a run of 1,000 steps (a chain: each needs
-// the one before), all of whose partitions are free.
+// BenchmarkCreateRun measures recording a run, all of whose partitions are free:
+// 1,000 steps of one partition in a chain (each needs the one before), and a
+// backfill of an hourly asset over 12 years, 104,328 partitions in batches of 24
+// (4,347 independent steps).
 func BenchmarkCreateRun(b *testing.B) {
-	const n = 1_000
-	b.Run(fmt.Sprintf("steps=%d", n), func(b *testing.B) {
-		s := openStore(b)
-		defs := benchAssets(b, 1)
-		syncDefs(b, s, defs...)
-		nr := chainRun(defs[0].Key, 0, n)
-		b.ReportAllocs()
-		for b.Loop() {
-			r, err := s.CreateRun(b.Context(), nr)
-			if err != nil {
-				b.Fatal(err)
+	hourly, err := assets.NewPartitions(assets.PartitionsSpec{Granularity: assets.Hourly, Start: "2014-01-01T00:00"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		run  func(*assets.Asset) store.NewRun
+	}{
+		{"steps=1000/partitions=1000", func(a *assets.Asset) store.NewRun { return chainRun(a.Key, 0, 1_000) }},
+		{"steps=4347/partitions=104328", func(a *assets.Asset) store.NewRun {
+			nr := store.NewRun{Trigger: store.TriggerManual, Selection: "bench"}
+			start, _ := hourly.Window(0)
+			for i := range 4_347 {
+				keys := make([]string, 24)
+				for j := range keys {
+					keys[j] = start.Add(time.Duration(i*24+j) * time.Hour).Format("2006-01-02T15:04")
+				}
+				nr.Steps = append(nr.Steps, store.NewStep{Asset: a.Key, Partitions: keys, MaxAttempts: 1})
 			}
-			b.StopTimer()
-			// Release the partitions for the next run.
-			if _, err := s.CancelRun(b.Context(), r.ID); err != nil {
-				b.Fatal(err)
+			return nr
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			s := openStore(b)
+			a := benchAssets(b, 1)[0]
+			if strings.Contains(c.name, "104328") {
+				a.Partitions = hourly
 			}
-			b.StartTimer()
-		}
-	})
+			syncDefs(b, s, a)
+			nr := c.run(a)
+			b.ReportAllocs()
+			for b.Loop() {
+				r, err := s.CreateRun(b.Context(), nr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				// Release the partitions for the next run.
+				if _, err := s.CancelRun(b.Context(), r.ID); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
 }
 
 // BenchmarkClaimFinish measures the engine's loop over a chain of 1,000 steps: each

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -126,9 +127,11 @@ func (s *Store) createRun(ctx context.Context, nr store.NewRun, before func(*pgx
 		assetIDs                = make([]int64, n)
 		firsts, lasts           = make([]string, n), make([]string, n)
 		counts, ordinals, maxes = make([]int32, n), make([]int32, n), make([]int32, n)
-		lo, hi                  = make([]int32, n), make([]int32, n)
-		flatKeys                []string
-		depStep, depUp          []uuid.UUID
+		// Each step's partition keys as a JSON array: slicing one array of every
+		// key instead walks it from its start for each step (its elements vary in
+		// length), and a run of 8,694 steps over 208,614 partitions took 4 s.
+		stepKeys       = make([]string, n)
+		depStep, depUp []uuid.UUID
 		// One row per (step, partition), in step and partition order.
 		ipAssets []int64
 		ipKeys   []string
@@ -145,9 +148,10 @@ func (s *Store) createRun(ctx context.Context, nr store.NewRun, before func(*pgx
 		assetIDs[i] = known[st.Asset].id
 		firsts[i], lasts[i] = st.Partitions[0], st.Partitions[len(st.Partitions)-1]
 		counts[i], ordinals[i], maxes[i] = int32(len(st.Partitions)), int32(i), int32(st.MaxAttempts)
-		lo[i] = int32(len(flatKeys) + 1) // PostgreSQL arrays count from 1
-		flatKeys = append(flatKeys, st.Partitions...)
-		hi[i] = int32(len(flatKeys))
+		// A []string always encodes, and validateRun took only valid UTF-8
+		// without NUL, which jsonb gives back as it was.
+		keys, _ := json.Marshal(st.Partitions)
+		stepKeys[i] = string(keys)
 		ds := slices.Clone(st.Deps)
 		slices.Sort(ds)
 		for _, d := range slices.Compact(ds) {
@@ -172,10 +176,12 @@ func (s *Store) createRun(ctx context.Context, nr store.NewRun, before func(*pgx
 		nullUUID(nr.BackfillID), nullString(nr.ScheduleName), nullUUID(nr.ParentRunID), nr.PlannedSeq)
 	b.Queue(`INSERT INTO steps (id, run_id, asset_id, partition_first, partition_last, partition_count, partition_keys,
 			ordinal, status, max_attempts, created_at)
-		SELECT t.id, $1, t.asset_id, t.first, t.last, t.count, ($2::text[])[t.lo:t.hi], t.ordinal, 'PENDING', t.max_attempts, now()
-		FROM unnest($3::uuid[], $4::bigint[], $5::text[], $6::text[], $7::integer[], $8::integer[], $9::integer[],
-			$10::integer[], $11::integer[]) AS t(id, asset_id, first, last, count, ordinal, max_attempts, lo, hi)`,
-		runID, flatKeys, ids, assetIDs, firsts, lasts, counts, ordinals, maxes, lo, hi)
+		SELECT t.id, $1, t.asset_id, t.first, t.last, t.count,
+			ARRAY(SELECT k.key FROM jsonb_array_elements_text(t.keys::jsonb) WITH ORDINALITY AS k(key, n) ORDER BY k.n),
+			t.ordinal, 'PENDING', t.max_attempts, now()
+		FROM unnest($2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::integer[], $7::integer[], $8::integer[],
+			$9::text[]) AS t(id, asset_id, first, last, count, ordinal, max_attempts, keys)`,
+		runID, ids, assetIDs, firsts, lasts, counts, ordinals, maxes, stepKeys)
 	b.Queue(`INSERT INTO step_deps (step_id, upstream_step_id, kind) SELECT *, 'run' FROM unnest($1::uuid[], $2::uuid[])`,
 		depStep, depUp)
 	// A step takes all its partitions or none (see queue.go): each is inserted,
