@@ -12,17 +12,18 @@ import (
 
 // TestClaimReadsOnlyItsStepsPartitionState checks that claiming a step reads the
 // state of that step's partitions only, however many partitions of its asset are
-// materialized, even when the claim's statements were planned while the table was
-// empty (a connection plans them once, at its first claim, and keeps the plan).
+// materialized, whatever the table held when the claim's statements were planned
+// (a connection plans them once, at its first claim, and keeps the plan). Each
+// case materializes early partitions before the first claim, then 800 more.
 //
 // The claim says whether a step's partitions were ever materialized. Written as
-// "partition_key = ANY (the step's keys)", a plan made on an empty table read every
-// partition of the asset instead, by the (asset_id, partition_idx) index: an
-// hourly backfill of 8,694 steps took 2 minutes instead of 13 seconds when a
-// worker's connection had planned it so.
+// "partition_key = ANY (the step's keys)", a plan made while the table held a few
+// rows and no statistics read every partition of the asset instead, by the
+// (asset_id, partition_idx) index: an hourly backfill of 8,694 steps took 2
+// minutes instead of 13 seconds when a worker's connection had planned it so.
 func TestClaimReadsOnlyItsStepsPartitionState(t *testing.T) {
-	for _, early := range []int{0, 24, 100, 300, 1000, 2000} {
-		t.Run(fmt.Sprint(early), func(t *testing.T) { claimPlanCase(t, early) })
+	for _, early := range []int{0, 24, 100, 200} {
+		t.Run(fmt.Sprintf("early=%d", early), func(t *testing.T) { claimPlanCase(t, early) })
 	}
 }
 
@@ -32,7 +33,7 @@ func claimPlanCase(t *testing.T, early int) {
 	ctx := t.Context()
 	a := daily(t, "big", "2024-01-01")
 	syncDefs(t, s, a)
-	const done = 3000 // partitions materialized between the two claims
+	const done = 800 // partitions materialized between the two claims (all before now)
 	run, err := s.CreateRun(ctx, store.NewRun{Trigger: store.TriggerManual, Steps: []store.NewStep{
 		{Asset: a.Key, Partitions: []string{dayKey(done)}, MaxAttempts: 1},
 		{Asset: a.Key, Partitions: []string{dayKey(done + 1)}, MaxAttempts: 1},
@@ -40,27 +41,24 @@ func claimPlanCase(t *testing.T, early int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := store.ClaimRequest{Worker: "w", Limit: 1, Lease: time.Minute}
-	for lo := done + 10; lo < done+10+early; lo += 50 {
-		var events []store.Event
-		for i := lo; i < min(lo+50, done+10+early); i++ {
-			events = append(events, materialization(string(a.Key), i, "v1"))
+	// Materialize partitions lo … hi-1 in appends small enough not to refresh the
+	// planner's statistics (which would plan the claim again).
+	materialize := func(lo, hi int) {
+		for ; lo < hi; lo += 50 {
+			var events []store.Event
+			for i := lo; i < min(lo+50, hi); i++ {
+				events = append(events, materialization(string(a.Key), i, "v1"))
+			}
+			appendEvents(t, s, events...)
 		}
-		appendEvents(t, s, events...)
 	}
+	req := store.ClaimRequest{Worker: "w", Limit: 1, Lease: time.Minute}
+	materialize(done+10, done+10+early)
 	if c, err := s.ClaimSteps(ctx, req); err != nil || len(c) != 1 {
 		t.Fatalf("first claim: %v, %v", c, err)
 	}
 
-	// Materialize the partitions before, in appends small enough not to refresh
-	// the planner's statistics (which would plan the claim again).
-	for lo := 0; lo < done; lo += 50 {
-		var events []store.Event
-		for i := lo; i < min(lo+50, done); i++ {
-			events = append(events, materialization(string(a.Key), i, "v1"))
-		}
-		appendEvents(t, s, events...)
-	}
+	materialize(0, done)
 
 	read := func() int64 {
 		t.Helper()
