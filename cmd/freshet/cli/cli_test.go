@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const example = "../../../examples/sales"
@@ -311,5 +312,58 @@ func TestOneLine(t *testing.T) {
 		if got := oneLine(tc.in); got != tc.want {
 			t.Errorf("oneLine(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestStatusDataTimeOfUnpartitionedAssets checks that an unpartitioned asset's
+// data time in status is the time of its last materialization (or observation,
+// for a source), and null without one. The times are read in one batch.
+func TestStatusDataTimeOfUnpartitionedAssets(t *testing.T) {
+	t.Parallel()
+	dir, db := t.TempDir(), tempDB(t)
+	writeFile(t, filepath.Join(dir, "freshet.yaml"), `assets:
+  - key: src
+  - key: built
+    deps: [src]
+    compute: {command: ["true"]}
+  - key: never
+    compute: {command: ["true"]}
+`)
+	for _, args := range [][]string{
+		{"observation", "src", "--data-version", "v1", "--at", "2026-01-05T10:00:00Z"},
+		{"materialization", "built", "--at", "2026-01-06T11:00:00Z"},
+	} {
+		if _, errOut, code := run(t, append([]string{"report", "-f", dir, "--db", db}, args...)...); code != 0 {
+			t.Fatalf("report %v: exit %d: %s", args, code, errOut)
+		}
+	}
+	out, errOut, code := run(t, "status", "-f", dir, "--db", db, "--json")
+	if code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errOut)
+	}
+	var got struct {
+		Assets []assetStatus `json:"assets"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	want := map[string]string{"src": "2026-01-05T10:00:00Z", "built": "2026-01-06T11:00:00Z", "never": ""}
+	for _, a := range got.Assets {
+		w, ok := want[a.Asset]
+		if !ok {
+			t.Errorf("unexpected asset %s", a.Asset)
+			continue
+		}
+		delete(want, a.Asset)
+		gotTime := ""
+		if a.DataTime != nil {
+			gotTime = a.DataTime.Format(time.RFC3339)
+		}
+		if gotTime != w {
+			t.Errorf("%s: data time %q, want %q", a.Asset, gotTime, w)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("assets missing from the status: %v", want)
 	}
 }

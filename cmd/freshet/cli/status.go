@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -72,7 +71,13 @@ asset, when it was last materialized).`,
 			if err != nil {
 				return err
 			}
-			var lines []assetStatus
+			var (
+				lines []assetStatus
+				// The unpartitioned assets' data time is when they were last
+				// materialized: read for all of them at once, after the loop.
+				whenKeys []store.PartitionKey
+				whenLine []int
+			)
 			for _, a := range p.g.Topo() {
 				if !selected[a] {
 					continue
@@ -95,16 +100,26 @@ asset, when it was last materialized).`,
 					t := s.DataTime.UTC()
 					line.DataTime = &t
 				case asset.Partitions == nil && s.Newest == 0:
-					rec, err := p.store.Partition(cmd.Context(), asset.Key, "")
-					if err != nil && !errors.Is(err, store.ErrNotFound) {
-						return err
-					}
-					if rec != nil && !rec.MaterializedAt.IsZero() {
-						t := rec.MaterializedAt.UTC()
-						line.DataTime = &t
-					}
+					whenKeys = append(whenKeys, store.PartitionKey{Asset: asset.Key})
+					whenLine = append(whenLine, len(lines))
 				}
 				lines = append(lines, line)
+			}
+			if len(whenKeys) > 0 {
+				q, err := queueOf(p.store)
+				if err != nil {
+					return err
+				}
+				recs, err := q.PartitionRecords(cmd.Context(), whenKeys)
+				if err != nil {
+					return fmt.Errorf("read when the unpartitioned assets were materialized: %w", err)
+				}
+				for k, rec := range recs {
+					if rec != nil && !rec.MaterializedAt.IsZero() {
+						t := rec.MaterializedAt.UTC()
+						lines[whenLine[k]].DataTime = &t
+					}
+				}
 			}
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
