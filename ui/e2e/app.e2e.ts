@@ -365,7 +365,12 @@ describe('a server that requires a token', () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     const page = await context.newPage();
     const frames: string[] = [];
-    page.on('websocket', (ws) => ws.on('framereceived', (f) => frames.push(typeof f.payload === 'string' ? f.payload : f.payload.toString())));
+    const sent: string[] = [];
+    const text = (f: { payload: string | Buffer }) => (typeof f.payload === 'string' ? f.payload : f.payload.toString());
+    page.on('websocket', (ws) => {
+      ws.on('framereceived', (f) => frames.push(text(f)));
+      ws.on('framesent', (f) => sent.push(text(f)));
+    });
     await page.goto(server.url);
     const prompt = page.locator('form[aria-label="API token"]');
     await prompt.waitFor();
@@ -376,18 +381,24 @@ describe('a server that requires a token', () => {
     await page.click('button:has-text("Continue")');
     await waitForGraph(page, 6);
     expect(await prompt.count()).toBe(0);
-    // Live updates authenticate in connection_init: the run's page gets its events.
+    // Live updates authenticate in connection_init: the graph's subscription to
+    // asset events is accepted and gets the materializations of a run launched
+    // once it is on. (Not the run's page: it does not subscribe to a run that has
+    // ended, which a two-step run may have before the page loads.)
+    await expect.poll(() => frames.some((f) => f.includes('"connection_ack"')), { timeout: 30_000 }).toBe(true);
+    await expect.poll(() => sent.some((f) => f.includes('"subscribe"') && f.includes('assetEvents')), { timeout: 30_000 }).toBe(true);
     const { materializeStale } = await gqlPost<{ materializeStale: { id: string } }>(
       server.url,
       'mutation { materializeStale(selection: "sales/raw_orders", from: "2026-01-01", to: "2026-01-02") { id } }',
       {},
       'e2e-s3cret',
     );
+    await expect
+      .poll(() => frames.some((f) => f.includes('"next"') && f.includes('"sales/raw_orders"')), { timeout: 30_000 })
+      .toBe(true);
     await page.goto(`${server.url}/runs/${materializeStale.id}`);
     await page.waitForSelector('.page-run[data-run-status=SUCCEEDED]', { timeout: LONG });
     expect(await prompt.count()).toBe(0);
-    await expect.poll(() => frames.some((f) => f.includes('"connection_ack"')), { timeout: 30_000 }).toBe(true);
-    await expect.poll(() => frames.some((f) => f.includes('"next"') && f.includes(materializeStale.id)), { timeout: 30_000 }).toBe(true);
     logShot(await screenshot(page, '11-token-run'));
 
     // A reload keeps the token (sessionStorage); a new session asks again.
